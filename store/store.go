@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -93,7 +94,7 @@ func (s *Store) openDB() (*pebble.DB, error) {
 	}
 	db, err := pebble.Open(s.cfg.Dir, opts)
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
+		if errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "lock") {
 			return nil, fmt.Errorf("data dir %s is locked by another server: %w", s.cfg.Dir, err)
 		}
 		return nil, fmt.Errorf("open data dir %s: %w", s.cfg.Dir, err)

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 )
 
 var zeros [NameWidth]byte
@@ -129,6 +130,19 @@ func AppendListAllEntry(dst, contact, phone []byte) ([]byte, error) {
 	}
 	dst = appendField(dst, contact, NameWidth)
 	return appendField(dst, phone, PhoneWidth), nil
+}
+
+// AppendListAllEntryString is AppendListAllEntry for values held as
+// strings (as the store keeps them), without converting them.
+func AppendListAllEntryString(dst []byte, contact, phone string) ([]byte, error) {
+	if len(contact) > MaxNameLen || len(phone) > MaxPhoneLen {
+		return dst, ErrValueTooLong
+	}
+	if strings.IndexByte(contact, 0) >= 0 || strings.IndexByte(phone, 0) >= 0 {
+		return dst, ErrValueHasNUL
+	}
+	dst = append(append(dst, contact...), zeros[:NameWidth-len(contact)]...)
+	return append(append(dst, phone...), zeros[:PhoneWidth-len(phone)]...), nil
 }
 
 // AppendServerUpdate appends a stamped Update between servers.

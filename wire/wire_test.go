@@ -159,3 +159,15 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "Role(7)", Role(7).String())
 	require.Equal(t, "syncing", HealthSyncing.String())
 }
+
+func TestAppendListAllEntryStringMatchesBytes(t *testing.T) {
+	a, err := AppendListAllEntry(nil, []byte("Ana"), []byte("+55 85 3333-0000"))
+	require.NoError(t, err)
+	b, err := AppendListAllEntryString(nil, "Ana", "+55 85 3333-0000")
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+	_, err = AppendListAllEntryString(nil, "a\x00", "1")
+	require.ErrorIs(t, err, ErrValueHasNUL)
+	_, err = AppendListAllEntryString(nil, "a", strings.Repeat("1", 20))
+	require.ErrorIs(t, err, ErrValueTooLong)
+}

@@ -1,0 +1,87 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"time"
+
+	"github.com/contactstore/contactstore/store"
+	"github.com/contactstore/contactstore/wire"
+)
+
+// serveClient runs a role-Client connection for user. Changes are staged
+// in one batch while more input is buffered and committed when the input
+// runs dry (or the batch is full), so a pipelining client pays one commit
+// per read, not per frame. ListAll commits, waits for the durability
+// barrier, then replies.
+func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
+	batch := s.store.NewBatch()
+	defer batch.Close()
+	bw := bufio.NewWriterSize(conn, 32<<10)
+	userB := []byte(user)
+	var (
+		f       wire.ClientFrame
+		lastSeq uint64
+		list    []store.Contact
+		reply   []byte
+	)
+	commit := func() bool {
+		seq, err := batch.Commit()
+		if err != nil {
+			s.log.Error("commit failed; closing connection", "remote", conn.RemoteAddr().String(), "user", user, "error", err)
+			return false
+		}
+		lastSeq = max(lastSeq, seq)
+		return true
+	}
+	defer commit() // whatever ends the connection, what was applied is kept
+	for {
+		if dec.Buffered() == 0 || batch.Len() >= s.cfg.MaxBatch {
+			if !commit() {
+				return
+			}
+		}
+		if dec.Buffered() == 0 {
+			_ = conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
+		if err := dec.ClientFrame(&f); err != nil {
+			s.connError(conn, "client", user, err)
+			return
+		}
+		s.Counters.ClientFrames.Add(1)
+		switch f.Op {
+		case wire.ClientUpdate:
+			ch := batch.Update(userB, f.Contact, f.Phone)
+			if s.pub != nil {
+				s.pub.Publish(ch)
+			}
+		case wire.ClientDelete:
+			ch := batch.Delete(userB, f.Contact)
+			if s.pub != nil {
+				s.pub.Publish(ch)
+			}
+		case wire.ClientListAll:
+			if !commit() {
+				return
+			}
+			if err := s.store.Sync(lastSeq); err != nil {
+				s.log.Error("fsync failed; closing connection", "user", user, "error", err)
+				return
+			}
+			list = s.store.List(userB, list[:0])
+			reply = wire.AppendListAllCount(reply[:0], uint32(len(list)))
+			for _, c := range list {
+				reply, _ = wire.AppendListAllEntryString(reply, c.Name, c.Phone) // stored values always fit
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			_, _ = bw.Write(reply) // a write error sticks and Flush reports it
+			if err := bw.Flush(); err != nil {
+				s.connError(conn, "client reply", user, err)
+				return
+			}
+			if cap(reply) > 4<<20 { // do not pin a huge buffer on an idle connection
+				reply, list = nil, nil
+			}
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"github.com/contactstore/contactstore/store"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Name is this server's name: sent in the hello reply to peers and used
+	// as its memberlist node name.
+	Name string
+	// ListenAddr is the contact-protocol TCP address, e.g. ":9000".
+	ListenAddr string
+	// HandshakeTimeout bounds how long a new connection may take to send
+	// its hello.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing for this long, and
+	// bounds how long a reply write may block on a slow reader.
+	IdleTimeout time.Duration
+	// MaxConns is the most connections served at once; more are closed at
+	// once.
+	MaxConns int
+	// MaxBatch is how many changes a connection stages before it commits
+	// even if more input is buffered.
+	MaxBatch int
+	// Store configures the durable store.
+	Store store.Config
+	// Logger receives all logs; nil discards them.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns the defaults for a server called name.
+func DefaultConfig(name string) Config {
+	return Config{
+		Name:             name,
+		ListenAddr:       ":9000",
+		HandshakeTimeout: 10 * time.Second,
+		IdleTimeout:      5 * time.Minute,
+		MaxConns:         10_000,
+		MaxBatch:         4096,
+		Store:            store.DefaultConfig("data/" + name),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("server name is empty")
+	case len(c.Name) > 255:
+		return errors.New("server name is longer than 255 bytes")
+	case c.HandshakeTimeout <= 0:
+		return errors.New("handshake timeout must be positive")
+	case c.IdleTimeout <= 0:
+		return errors.New("idle timeout must be positive")
+	case c.MaxConns <= 0:
+		return errors.New("max conns must be positive")
+	case c.MaxBatch <= 0:
+		return errors.New("max batch must be positive")
+	}
+	return c.Store.Validate()
+}

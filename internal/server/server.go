@@ -1,0 +1,245 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/contactstore/contactstore/store"
+	"github.com/contactstore/contactstore/wire"
+	"github.com/hashicorp/go-hclog"
+)
+
+// PeerHandler takes over a connection whose hello says role Server. It
+// owns conn until it returns; br may hold bytes already read past the hello.
+type PeerHandler interface {
+	ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader, name string)
+}
+
+// Publisher receives every local client change right after it is applied.
+// It must not block.
+type Publisher interface {
+	Publish(store.Change)
+}
+
+// Server is one contact server: a store and the listener in front of it.
+type Server struct {
+	cfg      Config
+	log      hclog.Logger
+	store    *store.Store
+	ln       net.Listener
+	Counters Counters
+
+	peers PeerHandler
+	pub   Publisher
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	shutting bool
+	wg       sync.WaitGroup // accept loop and connection goroutines
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New opens the store and binds the listener; Serve starts accepting.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr, errors.Unwrap(err))
+	}
+	st, err := store.Open(cfg.Store, log.Named("store"))
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, log: log, store: st, ln: ln,
+		ctx: ctx, cancel: cancel,
+		conns: make(map[net.Conn]struct{}),
+	}, nil
+}
+
+// SetPeerHandler installs the replication layer's peer handler. Without
+// one, role-Server hellos are refused. Call before Serve.
+func (s *Server) SetPeerHandler(h PeerHandler) { s.peers = h }
+
+// SetPublisher installs the receiver of local changes. Call before Serve.
+func (s *Server) SetPublisher(p Publisher) { s.pub = p }
+
+// Store returns the server's store.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Addr is the address the listener is bound to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Name is the server's name.
+func (s *Server) Name() string { return s.cfg.Name }
+
+// Config returns the configuration the server runs with.
+func (s *Server) Config() Config { return s.cfg }
+
+// Serve starts the accept loop and returns at once.
+func (s *Server) Serve() {
+	s.log.Info("contact server listening", "name", s.cfg.Name, "addr", s.ln.Addr().String(),
+		"data_dir", s.cfg.Store.Dir, "fsync", s.cfg.Store.Fsync)
+	s.wg.Add(1)
+	go s.acceptLoop()
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			// Temporary failures (EMFILE, ...) must not kill the server.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "error", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if !s.track(conn) {
+			_ = conn.Close()
+			continue
+		}
+		s.Counters.Accepted.Add(1)
+		go s.serveConn(conn)
+	}
+}
+
+// track registers conn unless the server is shutting down or full; a
+// tracked connection holds a wg slot until untrack.
+func (s *Server) track(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting {
+		return false
+	}
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.Counters.RefusedLimit.Add(1)
+		s.log.Debug("connection refused: max conns reached", "remote", conn.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	s.Counters.Active.Add(1)
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(conn net.Conn) {
+	_ = conn.Close()
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
+	s.Counters.Active.Add(-1)
+	s.wg.Done()
+}
+
+func (s *Server) serveConn(conn net.Conn) {
+	defer s.untrack(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	br := bufio.NewReaderSize(conn, 64<<10)
+	dec := wire.NewDecoder(br)
+	hello, err := dec.Hello()
+	if err != nil {
+		s.connError(conn, "hello", "", err)
+		return
+	}
+	name := string(hello.Name)
+	switch hello.Role {
+	case wire.RoleClient:
+		s.serveClient(conn, dec, name)
+	case wire.RoleServer:
+		if s.peers == nil {
+			s.log.Warn("closing connection: role Server hello but this server is not in a cluster",
+				"remote", conn.RemoteAddr().String(), "peer", name)
+			s.Counters.AddViolation("peer_not_member")
+			return
+		}
+		s.peers.ServePeer(s.ctx, conn, br, name)
+	}
+}
+
+// connError logs why a connection ended, at a level fitting the reason,
+// and counts violations.
+func (s *Server) connError(conn net.Conn, stage, who string, err error) {
+	remote := conn.RemoteAddr().String()
+	var v *wire.ViolationError
+	var ne net.Error
+	switch {
+	case errors.As(err, &v):
+		s.Counters.AddViolation(v.Reason())
+		s.log.Warn("closing connection: protocol violation", "remote", remote, "stage", stage,
+			"user", who, "reason", v.Reason(), "error", v.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		if s.isShutting() {
+			return
+		}
+		s.Counters.IdleClosed.Add(1)
+		s.log.Info("closing connection: idle timeout", "remote", remote, "stage", stage, "user", who)
+	default:
+		s.log.Debug("connection ended", "remote", remote, "stage", stage, "user", who, "error", err)
+	}
+}
+
+func (s *Server) isShutting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutting
+}
+
+// Shutdown stops accepting, lets every connection finish the frames it has
+// already received, commits and syncs them, and closes the store. It is
+// idempotent; ctx bounds the wait for connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.mu.Lock()
+		s.shutting = true
+		for c := range s.conns {
+			// Unblock reads; buffered frames are still processed.
+			_ = c.SetReadDeadline(time.Now())
+		}
+		s.mu.Unlock()
+		s.cancel()
+		_ = s.ln.Close()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.mu.Lock()
+			for c := range s.conns {
+				_ = c.Close()
+			}
+			s.mu.Unlock()
+			<-done
+		}
+		s.shutdownErr = s.store.Close()
+		s.log.Info("contact server stopped", "name", s.cfg.Name)
+	})
+	return s.shutdownErr
+}

@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/client"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRawClientFromProtocol(t *testing.T) {
+	s := startServer(t, nil)
+	a := dialRaw(t, s)
+	a.send(rawHello(2, "Beloin"), rawUpdate("Juan", "85999999999"), rawUpdate("Ana", "+55 85 3333-0000"), rawUpdate("Zoe", "7"))
+	raw, got := a.listAll()
+	require.Equal(t, []string{"Ana=+55 85 3333-0000", "Juan=85999999999", "Zoe=7"}, got)
+	require.Len(t, raw, 4+3*276)
+
+	a.send(rawDelete("Zoe"))
+	raw, got = a.listAll()
+	require.Equal(t, []string{"Ana=+55 85 3333-0000", "Juan=85999999999"}, got)
+	// Byte-exact against the contract's vector for this reply.
+	for _, v := range loadVectors(t) {
+		if strings.HasPrefix(v.desc, "ListAll reply: 2 contacts") {
+			require.Equal(t, hex.EncodeToString(v.raw), hex.EncodeToString(raw))
+		}
+	}
+
+	other := dialRaw(t, s)
+	other.send(rawHello(2, "Someone"))
+	_, got = other.listAll()
+	require.Empty(t, got, "another user's book is separate")
+	other.send(rawUpdate("X", "1"))
+
+	same := dialRaw(t, s)
+	same.send(rawHello(2, "Beloin"), rawUpdate("Bob", "2"))
+	_, got = same.listAll()
+	require.Equal(t, []string{"Ana=+55 85 3333-0000", "Bob=2", "Juan=85999999999"}, got)
+	_, got = a.listAll()
+	require.Equal(t, []string{"Ana=+55 85 3333-0000", "Bob=2", "Juan=85999999999"}, got, "two connections of one user share one book")
+}
+
+// Every bad vector closes only its connection, keeps what was applied
+// before it, and leaves a parallel client working.
+func TestBadVectorsCloseOnlyThatConnection(t *testing.T) {
+	s := startServer(t, nil)
+	good := dialRaw(t, s)
+	good.send(rawHello(2, "good"), rawUpdate("keep", "1"))
+	for i, v := range loadVectors(t) {
+		if v.ok {
+			continue
+		}
+		t.Run(v.desc, func(t *testing.T) {
+			before := s.Counters.TotalViolations()
+			c := dialRaw(t, s)
+			user := fmt.Sprintf("victim%d", i)
+			frame := v.raw
+			if v.raw[0] == 1 || v.raw[0] == 9 && len(v.raw) == 1 || strings.Contains(v.desc, "client Update") {
+				// A client frame: send a valid hello and one change first.
+				c.send(rawHello(2, user), rawUpdate("applied", "5"))
+			}
+			c.send(frame)
+			c.waitClosed(5 * time.Second)
+			require.Equal(t, before+1, s.Counters.TotalViolations(), "the violation is counted")
+
+			_, got := good.listAll()
+			require.Equal(t, []string{"keep=1"}, got, "a parallel client keeps working")
+			if strings.Contains(v.desc, "client Update") || v.raw[0] == 9 {
+				check := dialRaw(t, s)
+				check.send(rawHello(2, user))
+				_, got = check.listAll()
+				require.Equal(t, []string{"applied=5"}, got, "what was applied before the bad frame is kept")
+			}
+		})
+	}
+}
+
+// Valid frames cut at every offset and then closed: the server drops the
+// partial frame, keeps everything before it, and keeps serving.
+func TestTruncatedFramesAtEveryOffset(t *testing.T) {
+	s := startServer(t, nil)
+	for cut := 1; cut < 257+277+257+1; cut++ {
+		user := fmt.Sprintf("trunc%d", cut)
+		stream := append(append(append(rawHello(2, user), rawUpdate("c", "1")...), rawDelete("c")...), rawListAll...)
+		c := dialRaw(t, s)
+		c.send(stream[:cut])
+		_ = c.Conn.(*net.TCPConn).CloseWrite()
+		c.waitClosed(5 * time.Second)
+
+		var want []string
+		if cut >= 257+277 && cut < 257+277+257 {
+			want = []string{"c=1"} // the Update was whole, the Delete was not
+		}
+		check := dialRaw(t, s)
+		check.send(rawHello(2, user))
+		_, got := check.listAll()
+		require.Equal(t, want, got, "cut at %d", cut)
+		_ = check.Close()
+	}
+	require.Equal(t, uint64(0), s.Counters.TotalViolations(), "truncation is not a violation")
+}
+
+func TestRandomGarbageNeverHurtsTheServer(t *testing.T) {
+	s := startServer(t, nil)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		c := dialRaw(t, s)
+		buf := make([]byte, r.IntN(2000)+1)
+		for j := range buf {
+			buf[j] = byte(r.UintN(256))
+		}
+		if i%2 == 0 { // half start with a valid client hello
+			buf = append(rawHello(2, "g"), buf...)
+		}
+		_, _ = c.Write(buf)
+		_ = c.Close()
+	}
+	c := dialRaw(t, s)
+	c.send(rawHello(2, "after-garbage"), rawUpdate("a", "1"))
+	_, got := c.listAll()
+	require.Equal(t, []string{"a=1"}, got)
+}
+
+func TestSilentConnectionsAreClosed(t *testing.T) {
+	s := startServer(t, func(c *Config) {
+		c.HandshakeTimeout = 200 * time.Millisecond
+		c.IdleTimeout = 300 * time.Millisecond
+	})
+	t.Run("no hello", func(t *testing.T) {
+		c := dialRaw(t, s)
+		c.waitClosed(3 * time.Second)
+	})
+	t.Run("idle after hello", func(t *testing.T) {
+		c := dialRaw(t, s)
+		c.send(rawHello(2, "idle"), rawUpdate("a", "1"))
+		c.waitClosed(3 * time.Second)
+		check := dialRaw(t, s)
+		check.send(rawHello(2, "idle"))
+		_, got := check.listAll()
+		require.Equal(t, []string{"a=1"}, got)
+	})
+}
+
+func TestThousandIdleConnectionsDoNotStarveClients(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.IdleTimeout = 2 * time.Second })
+	conns := make([]net.Conn, 0, 1000)
+	for range 1000 {
+		c, err := net.Dial("tcp", s.Addr().String())
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	waitFor(t, 5*time.Second, "1000 connections accepted", func() bool { return s.Counters.Active.Load() >= 1000 })
+	c := dialRaw(t, s)
+	c.send(rawHello(2, "busy"), rawUpdate("a", "1"))
+	_, got := c.listAll()
+	require.Equal(t, []string{"a=1"}, got)
+	waitFor(t, 15*time.Second, "idle connections closed", func() bool { return s.Counters.Active.Load() <= 1 })
+}
+
+func TestMaxConnsClosesExtraConnectionsAtOnce(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MaxConns = 3 })
+	for range 3 {
+		c := dialRaw(t, s)
+		c.send(rawHello(2, "u"))
+	}
+	waitFor(t, 5*time.Second, "3 active", func() bool { return s.Counters.Active.Load() == 3 })
+	extra := dialRaw(t, s)
+	extra.waitClosed(2 * time.Second)
+	require.Equal(t, uint64(1), s.Counters.RefusedLimit.Load())
+}
+
+func TestRoleServerRefusedWithoutCluster(t *testing.T) {
+	s := startServer(t, nil)
+	c := dialRaw(t, s)
+	c.send(rawHello(1, "intruder"))
+	c.waitClosed(2 * time.Second)
+	require.Equal(t, uint64(1), s.Counters.Violations()["peer_not_member"])
+}
+
+func TestThousandConcurrentClients(t *testing.T) {
+	s := startServer(t, nil)
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := client.Dial(context.Background(), []string{s.Addr().String()}, fmt.Sprintf("user%d", i), client.DefaultOptions())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for j := range 10 {
+				if err := c.Update(fmt.Sprintf("c%02d", j), fmt.Sprint(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			got, err := c.List()
+			if err == nil && len(got) != 10 {
+				err = fmt.Errorf("user%d: listed %d contacts, want 10", i, len(got))
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.Equal(t, n*10, s.Store().Stats().Live)
+}
+
+func TestSlowReaderStallsNobodyElse(t *testing.T) {
+	s := startServer(t, nil)
+	c, err := client.Dial(context.Background(), []string{s.Addr().String()}, "big", client.DefaultOptions())
+	require.NoError(t, err)
+	for i := range 20000 {
+		require.NoError(t, c.Update(fmt.Sprintf("contact-%05d", i), "123456789"))
+	}
+	_, err = c.List()
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	// A client asks for a 5.5 MB reply and never reads it.
+	slow := dialRaw(t, s)
+	slow.send(rawHello(2, "big"), rawListAll, rawListAll, rawListAll)
+	// Others are served meanwhile.
+	for i := range 20 {
+		o := dialRaw(t, s)
+		o.send(rawHello(2, fmt.Sprintf("other%d", i)), rawUpdate("a", "1"))
+		_, got := o.listAll()
+		require.Equal(t, []string{"a=1"}, got)
+	}
+}
+
+func TestShutdownKeepsEverythingAndIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, func(c *Config) { c.Store.Dir = dir })
+	c := dialRaw(t, s)
+	c.send(rawHello(2, "u"))
+	for i := range 100 {
+		c.send(rawUpdate(fmt.Sprintf("c%03d", i), "1"))
+	}
+	waitFor(t, 5*time.Second, "100 changes applied", func() bool { return s.Store().Stats().Live == 100 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Shutdown(ctx))
+	require.NoError(t, s.Shutdown(ctx))
+	s2 := startServer(t, func(c *Config) { c.Store.Dir = dir })
+	require.Equal(t, 100, s2.Store().Stats().Live)
+}

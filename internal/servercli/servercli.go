@@ -1,0 +1,108 @@
+// Package servercli is the command line of contact-server: flags, the
+// CONTACT_* environment, signals, and the exit status. It assembles
+// internal/server and must hold no server logic of its own.
+package servercli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/cliutil"
+	"github.com/contactstore/contactstore/internal/logging"
+	"github.com/contactstore/contactstore/internal/server"
+	"github.com/contactstore/contactstore/store"
+	"github.com/spf13/cobra"
+)
+
+// shutdownBudget is how long SIGTERM may take in total; it stays under the
+// 5 s that process supervisors (and our contract) allow.
+const shutdownBudget = 4500 * time.Millisecond
+
+type options struct {
+	name        string
+	listen      string
+	dataDir     string
+	fsync       string
+	idleTimeout time.Duration
+	maxConns    int
+	logLevel    string
+	logFormat   string
+	grace       time.Duration
+}
+
+// Command returns the contact-server command.
+func Command() *cobra.Command {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "contact-server"
+	}
+	o := options{}
+	cmd := &cobra.Command{
+		Use:   "contact-server",
+		Short: "A replicated contact store server speaking the contact protocol",
+		Long: "contact-server serves contact books over the contact protocol (docs/protocol.md).\n" +
+			"Every flag can also be set as CONTACT_<FLAG>, e.g. CONTACT_LISTEN=:9001.",
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return cliutil.BindEnv(cmd.Flags(), "CONTACT_")
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", host, "server name (peers and memberlist know it by this)")
+	f.StringVar(&o.listen, "listen", ":9000", "contact-protocol TCP address")
+	f.StringVar(&o.dataDir, "data-dir", "", "data directory (default ./data/<name>)")
+	f.StringVar(&o.fsync, "fsync", "batch", "batch (group commit, durable at every ListAll) or always (fsync every change)")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections silent this long")
+	f.IntVar(&o.maxConns, "max-conns", 10_000, "most connections served at once")
+	f.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	f.DurationVar(&o.grace, "tombstone-grace", 7*24*time.Hour, "how long delete markers are kept")
+	return cmd
+}
+
+func run(o options) error {
+	log, err := logging.New("contact-server", o.logLevel, o.logFormat, os.Stderr)
+	if err != nil {
+		return err
+	}
+	cfg := server.DefaultConfig(o.name)
+	cfg.ListenAddr = o.listen
+	cfg.IdleTimeout = o.idleTimeout
+	cfg.MaxConns = o.maxConns
+	cfg.Logger = log
+	dir := o.dataDir
+	if dir == "" {
+		dir = filepath.Join("data", o.name)
+	}
+	cfg.Store = store.DefaultConfig(dir)
+	cfg.Store.Fsync = store.FsyncMode(o.fsync)
+	cfg.Store.TombstoneGrace = o.grace
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv.Serve()
+	<-ctx.Done()
+	log.Info("signal received, shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		log.Warn("shutdown budget exceeded; remaining connections were closed")
+	}
+	return nil
+}
