@@ -87,12 +87,14 @@ func run(o options) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// Signals first: the listener accepts connects as soon as it is bound,
+	// and a SIGTERM from then on must mean a graceful stop.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	srv.Serve()
 	<-ctx.Done()
 	log.Info("signal received, shutting down")

@@ -1,0 +1,114 @@
+// Package ctlcli is the command line of contactctl, the client people and
+// scripts use: put, del, list, import and export against one of several
+// servers, failing over in order. It speaks only the client role through
+// internal/client and must hold no protocol encoding of its own.
+package ctlcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/cliutil"
+	"github.com/contactstore/contactstore/internal/client"
+	"github.com/contactstore/contactstore/wire"
+	"github.com/spf13/cobra"
+)
+
+type globals struct {
+	servers []string
+	user    string
+	timeout time.Duration
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// Command returns the contactctl command tree. Output goes to the
+// command's Out and Err writers (os.Stdout/os.Stderr by default).
+func Command() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "contactctl",
+		Short: "Read and write contact books on a contact-server cluster",
+		Long: "contactctl talks to contact servers over the contact protocol.\n" +
+			"--server takes a comma-separated list; the next server is tried when one is unreachable.\n" +
+			"Flags can also be set as CONTACT_<FLAG>, e.g. CONTACT_SERVER, CONTACT_USER.",
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cliutil.BindEnv(cmd.Root().PersistentFlags(), "CONTACT_"); err != nil {
+				return err
+			}
+			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			var clean []string
+			for _, s := range g.servers {
+				if s = strings.TrimSpace(s); s != "" {
+					clean = append(clean, s)
+				}
+			}
+			if len(clean) == 0 {
+				return errors.New("--server is empty")
+			}
+			g.servers = clean
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVar(&g.servers, "server", []string{"127.0.0.1:9000"}, "HOST:PORT[,HOST:PORT...] servers, tried in order")
+	pf.StringVar(&g.user, "user", os.Getenv("USER"), "whose contact book to use")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "per-operation timeout")
+	root.AddCommand(putCmd(g), delCmd(g), listCmd(g), importCmd(g), exportCmd(g))
+	return root
+}
+
+func (g *globals) checkUser() error {
+	if g.user == "" {
+		return errors.New("--user is empty")
+	}
+	if err := wire.CheckName([]byte(g.user)); err != nil {
+		return fmt.Errorf("user name %q does not fit the protocol: %w (at most %d bytes)", g.user, err, wire.MaxNameLen)
+	}
+	return nil
+}
+
+func checkContact(name, phone string) error {
+	if name == "" {
+		return errors.New("contact name is empty")
+	}
+	if err := wire.CheckName([]byte(name)); err != nil {
+		return fmt.Errorf("contact name %q does not fit the protocol: %w (at most %d bytes)", name, err, wire.MaxNameLen)
+	}
+	if err := wire.CheckPhone([]byte(phone)); err != nil {
+		return fmt.Errorf("phone %q does not fit the protocol: %w (at most %d bytes)", phone, err, wire.MaxPhoneLen)
+	}
+	return nil
+}
+
+// withFailover runs op on a connection to the first reachable server; when
+// the connection fails during op, op runs again from the start on the next
+// server. Every op here is safe to repeat: Updates and Deletes converge to
+// the same book, and ListAll only reads.
+func (g *globals) withFailover(op func(c *client.Client) error) error {
+	opts := client.DefaultOptions()
+	opts.IOTimeout = g.timeout
+	var errs []string
+	for i := range g.servers {
+		c, err := client.Dial(context.Background(), g.servers[i:i+1], g.user, opts)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		err = op(c)
+		_ = c.Close()
+		if err == nil {
+			return nil
+		}
+		if wire.IsViolation(err) {
+			return fmt.Errorf("server %s broke the protocol: %w", g.servers[i], err)
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", g.servers[i], err))
+	}
+	return fmt.Errorf("no server could complete the request: %s", strings.Join(errs, "; "))
+}

@@ -1,0 +1,148 @@
+package ctlcli
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/logging"
+	"github.com/contactstore/contactstore/internal/server"
+	"github.com/stretchr/testify/require"
+)
+
+func startServer(t *testing.T) *server.Server {
+	cfg := server.DefaultConfig("ctl")
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.Store.Dir = t.TempDir()
+	cfg.Logger = logging.ForTest(t, "server")
+	s, err := server.New(cfg)
+	require.NoError(t, err)
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return s
+}
+
+// deadAddr is a loopback address with nothing listening.
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func run(t *testing.T, args ...string) (string, string, error) {
+	cmd := Command()
+	var out, errb bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	return out.String(), errb.String(), err
+}
+
+func TestPutListDelete(t *testing.T) {
+	s := startServer(t)
+	srv := "--server=" + s.Addr().String()
+	_, _, err := run(t, srv, "--user", "alice", "put", "Juan", "85999999999")
+	require.NoError(t, err)
+	_, _, err = run(t, srv, "--user", "alice", "put", "Ana", "1")
+	require.NoError(t, err)
+	out, _, err := run(t, srv, "--user", "alice", "list")
+	require.NoError(t, err)
+	require.Equal(t, "Ana\t1\nJuan\t85999999999\n", out)
+	_, _, err = run(t, srv, "--user", "alice", "del", "Ana")
+	require.NoError(t, err)
+	out, _, err = run(t, srv, "--user", "alice", "list", "--json")
+	require.NoError(t, err)
+	require.JSONEq(t, `[{"name":"Juan","phone":"85999999999"}]`, out)
+	out, _, err = run(t, srv, "--user", "nobody", "list", "--json")
+	require.NoError(t, err)
+	require.JSONEq(t, `[]`, out)
+}
+
+func TestFailoverToNextServer(t *testing.T) {
+	s := startServer(t)
+	servers := "--server=" + deadAddr(t) + "," + s.Addr().String()
+	_, _, err := run(t, servers, "--user", "bob", "put", "x", "1")
+	require.NoError(t, err)
+	out, _, err := run(t, servers, "--user", "bob", "list")
+	require.NoError(t, err)
+	require.Equal(t, "x\t1\n", out)
+}
+
+func TestNoServerReachable(t *testing.T) {
+	_, _, err := run(t, "--server="+deadAddr(t)+","+deadAddr(t), "--user", "bob", "list")
+	require.ErrorContains(t, err, "no server could complete the request")
+	require.NotContains(t, err.Error(), "\n")
+}
+
+func TestRefusesValuesThatDoNotFitBeforeSending(t *testing.T) {
+	s := startServer(t)
+	srv := "--server=" + s.Addr().String()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"long contact", []string{"put", strings.Repeat("n", 256), "1"}, "contact name"},
+		{"long phone", []string{"put", "n", strings.Repeat("9", 20)}, "phone"},
+		{"empty contact", []string{"del", ""}, "empty"},
+		{"long user", []string{"--user", strings.Repeat("u", 300), "list"}, "user name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{srv, "--user", "u"}, tc.args...)
+			_, _, err := run(t, args...)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	require.Equal(t, uint64(0), s.Counters.Accepted.Load(), "nothing was sent")
+}
+
+func TestImportExportRoundTrip(t *testing.T) {
+	s := startServer(t)
+	srv := "--server=" + s.Addr().String()
+	var csv strings.Builder
+	csv.WriteString("name,phone\n")
+	for i := range 12000 {
+		csv.WriteString("contact-")
+		csv.WriteString(strings.Repeat("x", i%7))
+		csv.WriteString(string(rune('a' + i%26)))
+		csv.WriteString(",")
+		csv.WriteString("5550")
+		csv.WriteString("\n")
+	}
+	csv.WriteString("\"Zé, Jr\",+55 85\n")
+	path := filepath.Join(t.TempDir(), "in.csv")
+	require.NoError(t, os.WriteFile(path, []byte(csv.String()), 0o644))
+	_, stderr, err := run(t, srv, "--user", "imp", "import", path)
+	require.NoError(t, err)
+	require.Contains(t, stderr, "imported 12001 contacts")
+
+	out, _, err := run(t, srv, "--user", "imp", "export")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Equal(t, "name,phone", lines[0])
+	require.Contains(t, out, "\"Zé, Jr\",+55 85\n")
+	require.Len(t, lines, 1+7*26+1, "duplicate names collapse to one contact")
+
+	// A file with one bad row is refused whole.
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	require.NoError(t, os.WriteFile(bad, []byte("a,1\nb,"+strings.Repeat("9", 25)+"\n"), 0o644))
+	_, _, err = run(t, srv, "--user", "imp2", "import", bad)
+	require.ErrorContains(t, err, "line 2")
+	out, _, err = run(t, srv, "--user", "imp2", "list")
+	require.NoError(t, err)
+	require.Empty(t, out)
+}
