@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/cliutil"
 	"github.com/contactstore/contactstore/internal/client"
+	"github.com/contactstore/contactstore/internal/cliutil"
 	"github.com/contactstore/contactstore/wire"
 	"github.com/spf13/cobra"
 )
