@@ -52,7 +52,7 @@ func DefaultConfig(dir string) Config {
 		SyncInterval:   100 * time.Millisecond,
 		TombstoneGrace: 7 * 24 * time.Hour,
 		SweepInterval:  time.Minute,
-		MemTableSize:   32 << 20,
+		MemTableSize:   16 << 20,
 		CacheSize:      16 << 20,
 		Now:            time.Now,
 	}

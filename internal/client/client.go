@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -149,6 +150,15 @@ func (c *Client) ListFunc(fn func(name, phone []byte)) error {
 		fn(name, phone)
 	}
 	return nil
+}
+
+// RawWriter returns a writer of pre-encoded client frames on this
+// connection, for load generators; it flushes what Update and Delete queued
+// first. Bytes written must be whole, valid frames.
+func (c *Client) RawWriter() io.Writer {
+	_ = c.Flush()
+	_ = c.conn.SetWriteDeadline(time.Time{})
+	return c.conn
 }
 
 // Close closes the connection (queued frames not flushed are dropped).

@@ -1,0 +1,29 @@
+# Everyday targets. The README's two commands need none of these.
+GO ?= go
+
+.PHONY: build test race fuzz vet lint bench bench-ingest bench-memory clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/contact-server ./cmd/contactctl
+
+test:
+	$(GO) test -race ./...
+
+fuzz:
+	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+vet:
+	$(GO) vet ./...
+	test -z "$$(gofmt -l .)"
+
+bench: bench-ingest bench-memory
+	$(GO) test ./wire ./internal/server -run '^$$' -bench . -benchmem
+
+bench-ingest:
+	bench/ingest.sh
+
+bench-memory:
+	bench/memory.sh
+
+clean:
+	rm -rf bin data
