@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -67,7 +68,15 @@ func Command() *cobra.Command {
 	return cmd
 }
 
+// defaultGCPercent trades a little GC CPU for a lower memory peak: at 50,
+// 1M contacts peak near 215 MB instead of 265 MB, with no ingest cost we
+// could measure (docs/benchmarks.md). GOGC in the environment overrides it.
+const defaultGCPercent = 50
+
 func run(o options) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	log, err := logging.New("contact-server", o.logLevel, o.logFormat, os.Stderr)
 	if err != nil {
 		return err
