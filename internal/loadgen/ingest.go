@@ -164,4 +164,3 @@ func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestCo
 	// ListAll: every Update above is applied and durable once it answers.
 	return c.ListFunc(func(_, _ []byte) {})
 }
-
