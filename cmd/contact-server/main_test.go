@@ -66,7 +66,7 @@ func TestKill9AfterListAllLosesNothing(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	args := []string{"--name", "k9", "--listen", addr, "--data-dir", dir}
+	args := []string{"--name", "k9", "--listen", addr, "--data-dir", dir, "--gossip", freeAddr(t)}
 	p := start(t, bin, args...)
 
 	c := dialWhenUp(t, addr, "durable")
@@ -101,7 +101,7 @@ func TestKill9AfterListAllLosesNothing(t *testing.T) {
 func TestSIGTERMExitsZeroWithinFiveSeconds(t *testing.T) {
 	bin := buildBinary(t)
 	addr := freeAddr(t)
-	p := start(t, bin, "--name", "term", "--listen", addr, "--data-dir", t.TempDir())
+	p := start(t, bin, "--name", "term", "--listen", addr, "--data-dir", t.TempDir(), "--gossip", freeAddr(t))
 	c := dialWhenUp(t, addr, "u")
 	require.NoError(t, c.Update("a", "1"))
 	require.NoError(t, c.Flush()) // an open connection must not hold shutdown up
@@ -122,7 +122,7 @@ func TestStartupErrorsAreOneLine(t *testing.T) {
 	require.NoError(t, err)
 	defer busy.Close()
 	lockedDir := t.TempDir()
-	holder := start(t, bin, "--name", "holder", "--listen", freeAddr(t), "--data-dir", lockedDir)
+	holder := start(t, bin, "--name", "holder", "--listen", freeAddr(t), "--data-dir", lockedDir, "--gossip", "")
 	_ = dialWhenUp(t, holder.cmd.Args[4], "u")
 	fileAsDir := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(fileAsDir, nil, 0o644))
@@ -143,7 +143,7 @@ func TestStartupErrorsAreOneLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(bin, tc.args...)
+			cmd := exec.Command(bin, append(tc.args, "--gossip", "")...)
 			cmd.Env = append(os.Environ(), tc.env...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

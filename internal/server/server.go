@@ -41,7 +41,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]bool // true once the hello says role Server
 	shutting bool
 	wg       sync.WaitGroup // accept loop and connection goroutines
 
@@ -71,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg: cfg, log: log, store: st, ln: ln,
 		ctx: ctx, cancel: cancel,
-		conns: make(map[net.Conn]struct{}),
+		conns: make(map[net.Conn]bool),
 	}, nil
 }
 
@@ -144,7 +144,7 @@ func (s *Server) track(conn net.Conn) bool {
 		s.log.Debug("connection refused: max conns reached", "remote", conn.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
 		return false
 	}
-	s.conns[conn] = struct{}{}
+	s.conns[conn] = false
 	s.Counters.Active.Add(1)
 	s.wg.Add(1)
 	return true
@@ -174,6 +174,9 @@ func (s *Server) serveConn(conn net.Conn) {
 	case wire.RoleClient:
 		s.serveClient(conn, dec, name)
 	case wire.RoleServer:
+		s.mu.Lock()
+		s.conns[conn] = true
+		s.mu.Unlock()
 		if s.peers == nil {
 			s.log.Warn("closing connection: role Server hello but this server is not in a cluster",
 				"remote", conn.RemoteAddr().String(), "peer", name)
@@ -210,6 +213,40 @@ func (s *Server) isShutting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.shutting
+}
+
+// StopClients stops accepting connections and waits (bounded by ctx) for
+// every client connection to finish the frames it has received; peer
+// connections keep running so that the last changes can still be pushed.
+func (s *Server) StopClients(ctx context.Context) {
+	s.mu.Lock()
+	s.shutting = true
+	for c, peer := range s.conns {
+		if !peer {
+			_ = c.SetReadDeadline(time.Now()) // unblock reads; buffered frames are still processed
+		}
+	}
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	for s.clientConns() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) clientConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, peer := range s.conns {
+		if !peer {
+			n++
+		}
+	}
+	return n
 }
 
 // Shutdown stops accepting, lets every connection finish the frames it has

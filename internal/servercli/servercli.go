@@ -11,12 +11,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/contactstore/contactstore/internal/cliutil"
 	"github.com/contactstore/contactstore/internal/logging"
-	"github.com/contactstore/contactstore/internal/server"
+	"github.com/contactstore/contactstore/internal/node"
 	"github.com/contactstore/contactstore/store"
 	"github.com/spf13/cobra"
 )
@@ -35,6 +36,11 @@ type options struct {
 	logLevel    string
 	logFormat   string
 	grace       time.Duration
+	gossip      string
+	advertise   string
+	join        []string
+	profile     string
+	rejoin      time.Duration
 }
 
 // Command returns the contact-server command.
@@ -65,6 +71,11 @@ func Command() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	f.DurationVar(&o.grace, "tombstone-grace", 7*24*time.Hour, "how long delete markers are kept")
+	f.StringVar(&o.gossip, "gossip", ":7946", "memberlist bind address (empty: run alone, no cluster)")
+	f.StringVar(&o.advertise, "advertise", "", "address other members reach this one at (host[:port]; default: picked by memberlist)")
+	f.StringSliceVar(&o.join, "join", nil, "members to join, HOST[:PORT] (repeatable or comma-separated; names are resolved)")
+	f.StringVar(&o.profile, "gossip-profile", "lan", "memberlist timing preset: lan, local or wan")
+	f.DurationVar(&o.rejoin, "rejoin-interval", 30*time.Second, "how often the --join members are joined again (heals partitions)")
 	return cmd
 }
 
@@ -81,35 +92,48 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	cfg := server.DefaultConfig(o.name)
-	cfg.ListenAddr = o.listen
-	cfg.IdleTimeout = o.idleTimeout
-	cfg.MaxConns = o.maxConns
+	cfg := node.DefaultConfig(o.name)
 	cfg.Logger = log
+	cfg.Server.ListenAddr = o.listen
+	cfg.Server.IdleTimeout = o.idleTimeout
+	cfg.Server.MaxConns = o.maxConns
 	dir := o.dataDir
 	if dir == "" {
 		dir = filepath.Join("data", o.name)
 	}
-	cfg.Store = store.DefaultConfig(dir)
-	cfg.Store.Fsync = store.FsyncMode(o.fsync)
-	cfg.Store.TombstoneGrace = o.grace
-	if err := cfg.Validate(); err != nil {
+	cfg.Server.Store = store.DefaultConfig(dir)
+	cfg.Server.Store.Fsync = store.FsyncMode(o.fsync)
+	cfg.Server.Store.TombstoneGrace = o.grace
+	cfg.Gossip.BindAddr = o.gossip
+	cfg.Gossip.AdvertiseAddr = o.advertise
+	cfg.Gossip.Profile = o.profile
+	cfg.Gossip.RejoinInterval = o.rejoin
+	for _, j := range o.join {
+		if j = strings.TrimSpace(j); j != "" {
+			cfg.Gossip.Seeds = append(cfg.Gossip.Seeds, j)
+		}
+	}
+	if err := cfg.Server.Validate(); err != nil {
 		return err
 	}
-	// Signals first: the listener accepts connects as soon as it is bound,
-	// and a SIGTERM from then on must mean a graceful stop.
+	if cfg.Clustered() {
+		if err := cfg.Gossip.Validate(); err != nil {
+			return err
+		}
+	} else if len(cfg.Gossip.Seeds) > 0 {
+		return fmt.Errorf("--join needs --gossip")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	srv, err := server.New(cfg)
+	n, err := node.Start(cfg)
 	if err != nil {
 		return err
 	}
-	srv.Serve()
 	<-ctx.Done()
 	log.Info("signal received, shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := n.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if errors.Is(sctx.Err(), context.DeadlineExceeded) {

@@ -1,0 +1,237 @@
+package cluster
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/node"
+	"github.com/contactstore/contactstore/wire"
+	"github.com/stretchr/testify/require"
+)
+
+func put(t *testing.T, h *Harness, i int, user, contact, phone string) {
+	t.Helper()
+	c := h.Client(i, user)
+	require.NoError(t, c.Update(contact, phone))
+	_, err := c.List()
+	require.NoError(t, err)
+}
+
+func del(t *testing.T, h *Harness, i int, user, contact string) {
+	t.Helper()
+	c := h.Client(i, user)
+	require.NoError(t, c.Delete(contact))
+	_, err := c.List()
+	require.NoError(t, err)
+}
+
+func TestChangeOnAnyNodeIsListedByEveryOther(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 20})
+	h.WaitConverged(20 * time.Second)
+	for i := range 3 {
+		put(t, h, i, "alice", fmt.Sprintf("from-%d", i), fmt.Sprint(i))
+	}
+	del(t, h, 1, "alice", "from-0")
+	want := []string{"from-1=1", "from-2=2"}
+	for j := range 3 {
+		h.WaitFor(5*time.Second, fmt.Sprintf("node %d lists %v", j, want), func() bool {
+			return fmt.Sprint(h.List(j, "alice")) == fmt.Sprint(want)
+		})
+	}
+	h.WaitConverged(10 * time.Second)
+}
+
+func TestKilledNodeWrittenAroundConvergesAfterRestart(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 30})
+	h.WaitConverged(20 * time.Second)
+	put(t, h, 0, "bob", "before", "1")
+	put(t, h, 0, "bob", "doomed", "1")
+	h.WaitConverged(10 * time.Second)
+	h.Kill(2)
+	put(t, h, 0, "bob", "during", "2")
+	del(t, h, 1, "bob", "doomed")
+	put(t, h, 1, "carol", "x", "3")
+	h.Restart(2)
+	h.WaitConverged(20 * time.Second)
+	require.Equal(t, []string{"before=1", "during=2"}, h.List(2, "bob"))
+	require.Equal(t, []string{"x=3"}, h.List(2, "carol"))
+}
+
+func TestHealedPartitionConverges(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 40})
+	h.WaitConverged(20 * time.Second)
+	put(t, h, 0, "dan", "shared", "0")
+	h.WaitConverged(10 * time.Second)
+	h.Partition([]int{0, 1}, []int{2})
+	h.WaitFor(15*time.Second, "node 2 sees the others dead", func() bool {
+		alive := 0
+		for _, m := range h.Node(2).Node.Members.Members() {
+			if m.Alive() {
+				alive++
+			}
+		}
+		return alive == 1
+	})
+	put(t, h, 0, "dan", "majority", "1")
+	put(t, h, 2, "dan", "minority", "2")
+	put(t, h, 0, "dan", "shared", "from-majority")
+	time.Sleep(1100 * time.Millisecond) // the minority's write must be later in wall time (stamps are seconds)
+	put(t, h, 2, "dan", "shared", "from-minority")
+	h.Heal()
+	h.WaitConverged(30 * time.Second)
+	want := []string{"majority=1", "minority=2", "shared=from-minority"}
+	for j := range 3 {
+		require.Equal(t, want, h.List(j, "dan"), "node %d", j)
+	}
+}
+
+func TestSixteenServersConverge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16-node convergence takes ~10 s; skipped in -short")
+	}
+	h := New(t, 16, Options{BaseIP: 100, Quiet: true, Heartbeat: 250 * time.Millisecond})
+	took := h.WaitConverged(60 * time.Second)
+	t.Logf("16 nodes converged %v after the last start", took)
+	put(t, h, 7, "eve", "c", "1")
+	h.WaitConverged(20 * time.Second)
+	for j := range 16 {
+		require.Equal(t, []string{"c=1"}, h.List(j, "eve"), "node %d", j)
+	}
+}
+
+func TestScaleOutNewMembersPullState(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 50})
+	h.WaitConverged(20 * time.Second)
+	for i := range 200 {
+		put(t, h, i%3, "frank", fmt.Sprintf("c%03d", i), fmt.Sprint(i))
+	}
+	h.Add()
+	h.Add()
+	h.WaitConverged(20 * time.Second)
+	require.Len(t, h.List(4, "frank"), 200)
+	require.Equal(t, h.List(0, "frank"), h.List(3, "frank"))
+}
+
+func TestGracefulLeaveDeliversLastChanges(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 60})
+	h.WaitConverged(20 * time.Second)
+	c := h.Client(2, "gina")
+	for i := range 500 {
+		require.NoError(t, c.Update(fmt.Sprintf("c%03d", i), "1"))
+	}
+	_, err := c.List()
+	require.NoError(t, err)
+	h.Stop(2)
+	h.WaitConverged(10 * time.Second)
+	require.Len(t, h.List(0, "gina"), 500)
+	require.Len(t, h.List(1, "gina"), 500)
+}
+
+// impersonate dials node target as role Server, claiming to be member
+// `as`, from as's own IP (so membership and address checks pass).
+func impersonate(t *testing.T, h *Harness, target, as int) (net.Conn, *bufio.Reader) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(h.Node(as).IP)}}
+	conn, err := d.Dial("tcp", h.Node(target).ContactAddr())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	hello, _ := wire.AppendHello(nil, wire.RoleServer, []byte(h.Node(as).Name))
+	_, err = conn.Write(hello)
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	name, err := wire.NewDecoder(br).HelloReply()
+	require.NoError(t, err)
+	require.Equal(t, h.Node(target).Name, string(name))
+	return conn, br
+}
+
+func TestRoleServerHelloFromNonMemberIsRefused(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 70})
+	h.WaitConverged(20 * time.Second)
+	tests := []struct {
+		name string
+		as   string
+		from string
+	}{
+		{"unknown name", "intruder", "127.0.0.1"},
+		{"member name from the wrong address", h.Node(1).Name, "127.0.0.1"},
+		{"the server's own name", h.Node(0).Name, h.Node(0).IP},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.Node(0).Node.Sync.Stats().PeersRefused.Load()
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tc.from)}}
+			conn, err := d.Dial("tcp", h.Node(0).ContactAddr())
+			require.NoError(t, err)
+			defer conn.Close()
+			hello, _ := wire.AppendHello(nil, wire.RoleServer, []byte(tc.as))
+			_, _ = conn.Write(hello)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := conn.Read(make([]byte, 1))
+			require.Equal(t, 0, n, "no hello reply")
+			require.Error(t, err, "connection closed")
+			require.Equal(t, before+1, h.Node(0).Node.Sync.Stats().PeersRefused.Load())
+		})
+	}
+	put(t, h, 0, "hal", "still", "works")
+	h.WaitConverged(10 * time.Second)
+}
+
+func TestPeerSendingForbiddenFrameIsClosed(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 80})
+	h.WaitConverged(20 * time.Second)
+	conn, br := impersonate(t, h, 0, 1)
+	_, err := conn.Write([]byte{9}) // unknown server opcode
+	require.NoError(t, err)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := br.ReadByte(); err != nil {
+			break // closed (after whatever heartbeats were in flight)
+		}
+	}
+	require.Equal(t, uint64(1), h.Node(0).Node.Sync.Stats().Violations()["unknown_opcode"])
+	put(t, h, 1, "ivy", "after", "1")
+	h.WaitConverged(10 * time.Second)
+	require.Equal(t, []string{"after=1"}, h.List(0, "ivy"))
+}
+
+func TestPeerThatStopsReadingIsDroppedWithoutSlowingClients(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 90, Tune: func(i int, c *node.Config) {
+		c.Sync.QueueBytes = 64 << 10
+		c.Sync.WriteTimeout = 500 * time.Millisecond
+	}})
+	h.WaitConverged(20 * time.Second)
+	_, _ = impersonate(t, h, 0, 1) // a feed that never reads
+	c := h.Client(0, "jack")
+	start := time.Now()
+	for i := range 20000 {
+		require.NoError(t, c.Update(fmt.Sprintf("c%05d", i), "123"))
+	}
+	_, err := c.List()
+	require.NoError(t, err)
+	t.Logf("20000 client updates took %v with a stuck peer feed", time.Since(start))
+	h.WaitFor(10*time.Second, "the stuck feed to be dropped", func() bool {
+		return h.Node(0).Node.Sync.Stats().QueueOverflows.Load() > 0
+	})
+	h.WaitConverged(20 * time.Second)
+	require.Len(t, h.List(1, "jack"), 20000, "the real peer resyncs")
+}
+
+func TestStaleNodeDiscardsItsDataAndRefills(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 110, Tune: func(i int, c *node.Config) {
+		c.Server.Store.TombstoneGrace = 2 * time.Second
+	}})
+	h.WaitConverged(20 * time.Second)
+	put(t, h, 0, "kim", "keep", "1")
+	h.WaitConverged(10 * time.Second)
+	h.Kill(1)
+	put(t, h, 0, "kim", "new", "2")
+	time.Sleep(2500 * time.Millisecond) // away longer than the (test) grace period
+	h.Restart(1)
+	require.True(t, h.Node(1).Node.Server.Store().Discarded(), "node 1 discarded its stale data")
+	h.WaitConverged(20 * time.Second)
+	require.Equal(t, []string{"keep=1", "new=2"}, h.List(1, "kim"))
+}

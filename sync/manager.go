@@ -1,0 +1,427 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	gosync "sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/contactstore/contactstore/membership"
+	"github.com/contactstore/contactstore/store"
+	"github.com/contactstore/contactstore/wire"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Cluster is what the Manager needs of membership; *membership.Membership
+// implements it and tests may fake it.
+type Cluster interface {
+	Members() []membership.Member
+	Lookup(name string) (membership.Member, bool)
+	Joined() bool
+	SetMeta(digest uint64, health uint8, timeout time.Duration) error
+	Events() <-chan membership.Event
+}
+
+type peer struct {
+	name       string
+	bootID     uint64
+	cancel     context.CancelFunc // stops the dial loop
+	out        *peerConn
+	in         *peerConn
+	pulledOnce bool
+
+	// anti-entropy
+	diffRounds   int
+	lastDigest   uint64
+	aeBackoff    int
+	aeWaitUntil  time.Time
+	lastPullDone time.Time
+}
+
+// Manager replicates the store to and from every live member.
+type Manager struct {
+	cfg   Config
+	log   hclog.Logger
+	st    *store.Store
+	cl    Cluster
+	stats Stats
+
+	transfers chan struct{} // semaphore of transfers being served
+
+	mu    gosync.Mutex
+	peers map[string]*peer
+	feeds atomic.Pointer[[]*peerConn]
+
+	leaving atomic.Bool
+	ready   atomic.Bool
+	started time.Time
+
+	lastDigest uint64 // anti-entropy loop only
+
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           gosync.WaitGroup
+	shutdownOnce gosync.Once
+}
+
+// New returns a Manager; Start runs it.
+func New(cfg Config, st *store.Store, cl Cluster) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{},
+		transfers: make(chan struct{}, cfg.MaxTransfers), ctx: ctx, cancel: cancel}, nil
+}
+
+// Stats returns the replication counters.
+func (m *Manager) Stats() *Stats { return &m.stats }
+
+// Start runs the reconcile and anti-entropy loops.
+func (m *Manager) Start() {
+	m.started = time.Now()
+	m.wg.Add(2)
+	go m.reconcileLoop()
+	go m.antiEntropyLoop()
+}
+
+// Health is the HealthStatus this server sends in its heartbeats.
+func (m *Manager) Health() wire.Health {
+	switch {
+	case m.leaving.Load():
+		return wire.HealthLeaving
+	case !m.ready.Load():
+		return wire.HealthSyncing
+	}
+	return wire.HealthServing
+}
+
+// Ready reports whether the initial transfers from the peers known at join
+// time have completed (and the server is not leaving).
+func (m *Manager) Ready() bool { return m.ready.Load() && !m.leaving.Load() }
+
+func (m *Manager) reconcileLoop() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case ev := <-m.cl.Events():
+			m.log.Info("membership change", "event", ev.Kind.String(), "member", ev.Member.Name,
+				"state", ev.Member.State, "gossip", ev.Member.GossipAddr, "contact", ev.Member.ContactAddr())
+			m.reconcile()
+		case <-t.C:
+			m.reconcile()
+		}
+	}
+}
+
+// reconcile makes the peer set match the live members.
+func (m *Manager) reconcile() {
+	alive := map[string]membership.Member{}
+	for _, mem := range m.cl.Members() {
+		if mem.Name != m.cfg.Name && mem.Alive() && mem.Meta.ContactPort != 0 {
+			alive[mem.Name] = mem
+		}
+	}
+	var toClose []*peerConn
+	m.mu.Lock()
+	for name, mem := range alive {
+		p := m.peerLocked(name)
+		if p.bootID != 0 && mem.Meta.BootID != 0 && p.bootID != mem.Meta.BootID {
+			m.log.Info("member restarted", "member", name)
+			toClose = append(toClose, p.out, p.in) // connections to the old process
+		}
+		if mem.Meta.BootID != 0 {
+			p.bootID = mem.Meta.BootID
+		}
+	}
+	for name, p := range m.peers {
+		if _, ok := alive[name]; !ok {
+			p.cancel()
+			toClose = append(toClose, p.out, p.in)
+			delete(m.peers, name)
+			m.log.Info("member gone: dropping its peer connections", "member", name)
+		}
+	}
+	ready := !m.ready.Load() && m.cl.Joined()
+	if ready {
+		for _, p := range m.peers {
+			ready = ready && p.pulledOnce
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range toClose {
+		if c != nil {
+			c.close()
+		}
+	}
+	switch {
+	case ready:
+		m.ready.Store(true)
+		m.log.Info("initial sync complete: serving", "peers", len(alive), "took", time.Since(m.started).Round(time.Millisecond))
+	case !m.ready.Load() && time.Since(m.started) > m.cfg.InitialSyncTimeout:
+		m.ready.Store(true)
+		m.log.Warn("initial sync timed out: serving without every peer's state", "timeout", m.cfg.InitialSyncTimeout)
+	}
+}
+
+// peerLocked returns the peer called name, creating it and its dial loop.
+// The caller holds m.mu.
+func (m *Manager) peerLocked(name string) *peer {
+	if p := m.peers[name]; p != nil {
+		return p
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	p := &peer{name: name, cancel: cancel}
+	m.peers[name] = p
+	m.wg.Add(1)
+	go m.dialLoop(ctx, name)
+	return p
+}
+
+func (m *Manager) dialLoop(ctx context.Context, name string) {
+	defer m.wg.Done()
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		mem, ok := m.cl.Lookup(name)
+		if !ok || !mem.Alive() {
+			return
+		}
+		c, err := m.dial(ctx, mem)
+		if err == nil {
+			if m.attach(c) {
+				m.log.Info("peer connection made", "peer", name, "dir", "outbound", "addr", mem.ContactAddr())
+				c.startPull("connect")
+				err = c.run()
+				m.detach(c)
+				m.describeEnd(c, err)
+				if time.Since(c.since) > 10*time.Second {
+					backoff = 50 * time.Millisecond
+				}
+			} else {
+				c.close()
+			}
+		} else if ctx.Err() == nil {
+			m.log.Debug("dial to peer failed", "peer", name, "addr", mem.ContactAddr(), "error", err, "retry_in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, m.cfg.RedialBackoffMax)
+	}
+}
+
+// dial connects to mem and exchanges hellos; the reply must name mem.
+func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+	defer cancel()
+	addr := mem.ContactAddr()
+	var conn net.Conn
+	var err error
+	if m.cfg.Dialer != nil {
+		conn, err = m.cfg.Dialer(ctx, addr)
+	} else {
+		d := net.Dialer{}
+		if m.cfg.LocalIP != nil {
+			d.LocalAddr = &net.TCPAddr{IP: m.cfg.LocalIP}
+		}
+		conn, err = d.DialContext(ctx, "tcp", addr)
+		if err != nil && d.LocalAddr != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
+			conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	hello, _ := wire.AppendHello(nil, wire.RoleServer, []byte(m.cfg.Name))
+	if _, err := conn.Write(hello); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	reply, err := wire.NewDecoder(br).HelloReply()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("hello reply: %w", err)
+	}
+	if string(reply) != mem.Name {
+		_ = conn.Close()
+		return nil, fmt.Errorf("peer at %s says it is %q, not %q", addr, reply, mem.Name)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return newPeerConn(m, mem.Name, outbound, conn, br), nil
+}
+
+// ServePeer takes over a connection whose hello said role Server. It is
+// accepted only from a live member whose address matches the connection's.
+func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader, name string) {
+	remote := conn.RemoteAddr()
+	refuse := func(why string) {
+		m.stats.PeersRefused.Add(1)
+		m.stats.addViolation("peer_not_member")
+		m.log.Warn("refusing role-Server connection", "peer", name, "remote", remote.String(), "reason", why)
+	}
+	if m.leaving.Load() || m.ctx.Err() != nil {
+		return
+	}
+	if name == m.cfg.Name {
+		refuse("it claims this server's own name")
+		return
+	}
+	mem, ok := m.cl.Lookup(name)
+	if !ok || !mem.Alive() {
+		refuse("not a live member")
+		return
+	}
+	if !addrMatches(mem, remote) {
+		refuse(fmt.Sprintf("address does not match member %s (%s)", name, mem.IP))
+		return
+	}
+	if m.cfg.AllowPeer != nil && !m.cfg.AllowPeer(name, remote) {
+		refuse("not allowed")
+		return
+	}
+	reply, _ := wire.AppendHelloReply(nil, []byte(m.cfg.Name))
+	_ = conn.SetWriteDeadline(time.Now().Add(m.cfg.DialTimeout))
+	if _, err := conn.Write(reply); err != nil {
+		return
+	}
+	c := newPeerConn(m, name, inbound, conn, br)
+	if !m.attach(c) {
+		return
+	}
+	m.log.Info("peer connection made", "peer", name, "dir", "inbound", "remote", remote.String())
+	stop := context.AfterFunc(ctx, c.close) // server shutdown ends it too
+	defer stop()
+	err := c.run()
+	m.detach(c)
+	m.describeEnd(c, err)
+}
+
+func addrMatches(mem membership.Member, remote net.Addr) bool {
+	ta, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return true // not TCP (tests' in-memory pipes): nothing to compare
+	}
+	if ta.IP.Equal(mem.IP) {
+		return true
+	}
+	if h := mem.Meta.ContactHost; h != "" {
+		if ip := net.ParseIP(h); ip != nil {
+			return ip.Equal(ta.IP)
+		}
+		ips, _ := net.LookupIP(h)
+		for _, ip := range ips {
+			if ip.Equal(ta.IP) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// attach registers c with its peer; an older connection in the same
+// direction is closed. It returns false when the manager is stopping.
+func (m *Manager) attach(c *peerConn) bool {
+	m.mu.Lock()
+	if m.ctx.Err() != nil {
+		m.mu.Unlock()
+		return false
+	}
+	p := m.peerLocked(c.peer)
+	var old *peerConn
+	if c.dir == inbound {
+		old, p.in = p.in, c
+	} else {
+		old, p.out = p.out, c
+	}
+	m.updateFeedsLocked()
+	m.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	return true
+}
+
+func (m *Manager) detach(c *peerConn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[c.peer]
+	if p == nil {
+		return
+	}
+	if p.in == c {
+		p.in = nil
+		m.updateFeedsLocked()
+	}
+	if p.out == c {
+		p.out = nil
+	}
+}
+
+func (m *Manager) updateFeedsLocked() {
+	feeds := make([]*peerConn, 0, len(m.peers))
+	for _, p := range m.peers {
+		if p.in != nil {
+			feeds = append(feeds, p.in)
+		}
+	}
+	m.feeds.Store(&feeds)
+}
+
+// Publish pushes a local change to every peer's feed. It never blocks: a
+// peer whose queue is full is disconnected instead.
+func (m *Manager) Publish(ch store.Change) {
+	feeds := m.feeds.Load()
+	if feeds == nil || len(*feeds) == 0 {
+		return
+	}
+	var buf [wire.ServerUpdateSize]byte
+	var frame []byte
+	var err error
+	if ch.Deleted {
+		frame, err = wire.AppendServerDelete(buf[:0], ch.Stamp, ch.User, ch.Contact)
+	} else {
+		frame, err = wire.AppendServerUpdate(buf[:0], ch.Stamp, ch.User, ch.Contact, ch.Phone)
+	}
+	if err != nil {
+		return
+	}
+	for _, c := range *feeds {
+		c.send(frame)
+	}
+	m.stats.FramesOut.Add(1)
+}
+
+// pullDone records a completed AskForUpdate transfer from c's peer.
+func (m *Manager) pullDone(c *peerConn) {
+	c.pullMu.Lock()
+	start, reason := c.pullStart, c.pullReason
+	c.pullMu.Unlock()
+	frames := c.pullFrames.Load()
+	m.stats.PullsDone.Add(1)
+	m.stats.PullEntriesRx.Add(uint64(frames))
+	m.log.Info("pulled state from peer", "peer", c.peer, "reason", reason, "entries", frames,
+		"seconds", time.Since(start).Seconds())
+	m.mu.Lock()
+	if p := m.peers[c.peer]; p != nil {
+		p.pulledOnce = true
+		p.lastPullDone = time.Now()
+	}
+	m.mu.Unlock()
+}

@@ -1,0 +1,282 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/contactstore/contactstore/store"
+	"github.com/contactstore/contactstore/wire"
+)
+
+type direction int
+
+const (
+	outbound direction = iota + 1 // we dialed; we pull on it
+	inbound                       // they dialed; their feed of our changes
+)
+
+func (d direction) String() string {
+	if d == outbound {
+		return "outbound"
+	}
+	return "inbound"
+}
+
+// peerConn is one established peer connection: the goroutine that owns it
+// runs readLoop; writeLoop is the only writer.
+type peerConn struct {
+	m      *Manager
+	peer   string
+	dir    direction
+	conn   net.Conn
+	dec    *wire.Decoder
+	q      *outQueue
+	since  time.Time
+	closed chan struct{}
+	once   gosync.Once
+	wg     gosync.WaitGroup
+
+	// pull state (outbound): a barrier is outstanding until the first
+	// UpdateClock after it arrives.
+	pulling    atomic.Bool
+	pullFrames atomic.Int64
+	pullMu     gosync.Mutex // guards pullStart and pullReason
+	pullStart  time.Time
+	pullReason string
+
+	lastHealth atomic.Uint32
+	lastClock  atomic.Uint32
+	lastHBAt   atomic.Int64 // unix nanos
+}
+
+func newPeerConn(m *Manager, peer string, dir direction, conn net.Conn, br *bufio.Reader) *peerConn {
+	return &peerConn{m: m, peer: peer, dir: dir, conn: conn, dec: wire.NewDecoder(br),
+		q: newOutQueue(m.cfg.QueueBytes), since: time.Now(), closed: make(chan struct{})}
+}
+
+// close shuts the connection; both loops end. Safe from any goroutine.
+func (c *peerConn) close() {
+	c.once.Do(func() {
+		close(c.closed)
+		_ = c.conn.Close()
+	})
+}
+
+// send queues encoded frames; on overflow the connection is dropped.
+func (c *peerConn) send(frames []byte) {
+	if !c.q.push(frames) {
+		c.m.stats.QueueOverflows.Add(1)
+		c.m.log.Warn("peer cannot keep up: outbound queue full, disconnecting (it resyncs by AskForUpdate)",
+			"peer", c.peer, "dir", c.dir.String(), "queue_bytes", c.m.cfg.QueueBytes)
+		c.close()
+	}
+}
+
+// startPull queues AskForUpdate and the clock-0 HeartBeat barrier.
+func (c *peerConn) startPull(reason string) bool {
+	if !c.pulling.CompareAndSwap(false, true) {
+		return false
+	}
+	c.pullMu.Lock()
+	c.pullStart, c.pullReason = time.Now(), reason
+	c.pullMu.Unlock()
+	c.pullFrames.Store(0)
+	var b []byte
+	b = wire.AppendAskForUpdate(b)
+	b = wire.AppendHeartBeat(b, c.m.Health(), 0)
+	c.send(b)
+	return true
+}
+
+// run starts the writer and runs the reader until the connection ends.
+func (c *peerConn) run() error {
+	c.wg.Add(1)
+	go c.writeLoop()
+	err := c.readLoop()
+	c.close()
+	c.wg.Wait()
+	return err
+}
+
+func (c *peerConn) readLoop() error {
+	st := c.m.st
+	batch := st.NewBatch()
+	defer batch.Close()
+	commit := func() error {
+		_, err := batch.Commit()
+		return err
+	}
+	defer commit()
+	silence := 3 * c.m.cfg.HeartbeatInterval
+	var f wire.ServerFrame
+	for {
+		if c.dec.Buffered() == 0 || batch.Len() >= c.m.cfg.MaxBatch {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
+		if c.dec.Buffered() == 0 {
+			_ = c.conn.SetReadDeadline(time.Now().Add(silence))
+		}
+		if err := c.dec.ServerFrame(&f); err != nil {
+			return err
+		}
+		if int(f.Op) < len(c.m.stats.FramesIn) {
+			c.m.stats.FramesIn[f.Op].Add(1)
+		}
+		switch f.Op {
+		case wire.ServerUpdate, wire.ServerDelete:
+			ch := store.Change{User: f.User, Contact: f.Contact,
+				Entry: store.Entry{Stamp: f.Clock, Deleted: f.Op == wire.ServerDelete, Phone: f.Phone}}
+			if batch.Apply(ch) {
+				c.m.stats.Applied.Add(1)
+			} else {
+				c.m.stats.Ignored.Add(1)
+			}
+			if c.pulling.Load() {
+				c.pullFrames.Add(1)
+			}
+		case wire.ServerHeartBeat:
+			c.lastHealth.Store(uint32(f.Health))
+			c.lastClock.Store(f.Clock)
+			c.lastHBAt.Store(time.Now().UnixNano())
+			if mine := st.Clock(); mine >= f.Clock {
+				c.send(wire.AppendUpdateClock(nil, mine))
+			} else {
+				st.ObserveClock(f.Clock)
+			}
+		case wire.ServerUpdateClock:
+			st.ObserveClock(f.Clock)
+			if c.pulling.Load() {
+				if err := commit(); err != nil {
+					return err
+				}
+				c.m.pullDone(c)
+				c.pulling.Store(false)
+			}
+		case wire.ServerAskForUpdate:
+			c.q.pushTransfer()
+		}
+	}
+}
+
+func (c *peerConn) writeLoop() {
+	defer c.wg.Done()
+	defer c.close()
+	bw := bufio.NewWriterSize(c.conn, 64<<10)
+	hb := time.NewTicker(c.m.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	var scratch []byte
+	deadline := func() { _ = c.conn.SetWriteDeadline(time.Now().Add(c.m.cfg.WriteTimeout)) }
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-c.q.wake:
+			segs := c.q.take()
+			for _, s := range segs {
+				deadline()
+				if s.transfer {
+					if err := c.serveTransfer(bw); err != nil {
+						c.m.log.Info("transfer to peer aborted", "peer", c.peer, "error", err)
+						return
+					}
+					continue
+				}
+				if _, err := bw.Write(s.data); err != nil {
+					return
+				}
+			}
+			c.q.recycle(segs)
+			deadline()
+			if err := bw.Flush(); err != nil {
+				return
+			}
+		case <-hb.C:
+			scratch = wire.AppendHeartBeat(scratch[:0], c.m.Health(), c.m.st.Clock())
+			deadline()
+			if _, err := bw.Write(scratch); err != nil {
+				return
+			}
+			if err := bw.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// serveTransfer streams the whole state, every live contact as an Update
+// and every tombstone as a Delete, each with its stored stamp. At most
+// MaxTransfers run at once across all peers.
+func (c *peerConn) serveTransfer(bw *bufio.Writer) error {
+	select {
+	case c.m.transfers <- struct{}{}:
+	case <-c.closed:
+		return errors.New("connection closed while waiting for a transfer slot")
+	}
+	defer func() { <-c.m.transfers }()
+	start := time.Now()
+	var entries, bytes uint64
+	var frame []byte
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := c.m.st.Iterate(ctx, func(ch store.Change) error {
+		var err error
+		if ch.Deleted {
+			frame, err = wire.AppendServerDelete(frame[:0], ch.Stamp, ch.User, ch.Contact)
+		} else {
+			frame, err = wire.AppendServerUpdate(frame[:0], ch.Stamp, ch.User, ch.Contact, ch.Phone)
+		}
+		if err != nil {
+			return nil // the store never holds values the wire cannot carry
+		}
+		entries++
+		bytes += uint64(len(frame))
+		if bw.Available() < len(frame) {
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.m.cfg.WriteTimeout))
+		}
+		_, err = bw.Write(frame)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.m.stats.TransfersServed.Add(1)
+	c.m.stats.TransferEntriesTx.Add(entries)
+	c.m.stats.TransferBytesTx.Add(bytes)
+	c.m.log.Info("served AskForUpdate", "peer", c.peer, "entries", entries, "bytes", bytes,
+		"seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// describeEnd classifies why a connection ended, for logs and counters.
+func (m *Manager) describeEnd(c *peerConn, err error) {
+	var v *wire.ViolationError
+	var ne net.Error
+	remote := c.conn.RemoteAddr().String()
+	switch {
+	case errors.As(err, &v):
+		m.stats.addViolation(v.Reason())
+		m.log.Warn("closing peer connection: protocol violation", "peer", c.peer, "remote", remote,
+			"dir", c.dir.String(), "reason", v.Reason(), "error", v.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		m.log.Info("peer connection lost: silent for 3 heartbeat intervals", "peer", c.peer, "dir", c.dir.String(), "remote", remote)
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		m.log.Info("peer connection closed", "peer", c.peer, "dir", c.dir.String(), "remote", remote)
+	default:
+		m.log.Info("peer connection lost", "peer", c.peer, "dir", c.dir.String(), "remote", remote, "error", err)
+	}
+}

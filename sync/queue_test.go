@@ -1,0 +1,44 @@
+package sync
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestQueueKeepsOrderAroundTransfers(t *testing.T) {
+	q := newOutQueue(1 << 20)
+	require.True(t, q.push([]byte("a")))
+	require.True(t, q.push([]byte("b")))
+	q.pushTransfer()
+	require.True(t, q.push([]byte("c")))
+	segs := q.take()
+	require.Len(t, segs, 3)
+	require.Equal(t, "ab", string(segs[0].data))
+	require.True(t, segs[1].transfer)
+	require.Equal(t, "c", string(segs[2].data))
+	require.Equal(t, 0, q.depth())
+	q.recycle(segs)
+	require.True(t, q.push([]byte("d")))
+	require.Equal(t, "d", string(q.take()[0].data), "a recycled buffer starts empty")
+}
+
+func TestQueueOverflowIsSticky(t *testing.T) {
+	q := newOutQueue(10)
+	require.True(t, q.push(make([]byte, 8)))
+	require.False(t, q.push(make([]byte, 3)), "over the bound")
+	q.take()
+	require.False(t, q.push([]byte("x")), "once overflowed, the connection must be dropped")
+}
+
+func TestQueueWakesWriterOnce(t *testing.T) {
+	q := newOutQueue(1 << 10)
+	q.push([]byte("a"))
+	q.push([]byte("b"))
+	<-q.wake
+	select {
+	case <-q.wake:
+		t.Fatal("two wakes queued; the writer takes everything at once")
+	default:
+	}
+}
