@@ -27,3 +27,8 @@ bench-memory:
 
 clean:
 	rm -rf bin data
+
+# Chaos test against real binaries on 127.0.0.11-15 (10 minutes of faults).
+.PHONY: chaos
+chaos:
+	CHAOS_DURATION=10m $(GO) test ./internal/chaos -run TestChaos -count=1 -v -timeout 20m

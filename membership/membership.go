@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,11 +107,28 @@ func New(cfg Config) (*Membership, error) {
 		cfg.Tune(mlc)
 	}
 	ml, err := memberlist.Create(mlc)
+	if err != nil && cfg.AdvertiseAddr == "" && strings.Contains(err.Error(), "no private IP address") {
+		// A machine with only public or test addresses: advertise the first
+		// interface address (or loopback) rather than refusing to start.
+		mlc.AdvertiseAddr, mlc.AdvertisePort = fallbackIP(), port
+		log.Warn("no private IP to advertise; using an interface address (set --advertise to choose)", "advertise", mlc.AdvertiseAddr)
+		ml, err = memberlist.Create(mlc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
 	}
 	m.ml = ml
 	return m, nil
+}
+
+func fallbackIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
 }
 
 func resolveAdvertise(addr string, defPort int) (string, int, error) {

@@ -1,0 +1,160 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	gosync "sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/client"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	contactPort = "19000"
+	gossipPort  = "17946"
+)
+
+type server struct {
+	name    string
+	ip      string
+	dataDir string
+	logPath string
+	mu      gosync.Mutex
+	cmd     *exec.Cmd
+}
+
+func (s *server) addr() string       { return net.JoinHostPort(s.ip, contactPort) }
+func (s *server) gossipAddr() string { return net.JoinHostPort(s.ip, gossipPort) }
+
+type cluster struct {
+	t       *testing.T
+	bin     string
+	servers []*server
+}
+
+func buildServer(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "contact-server")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/contact-server").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	c := &cluster{t: t, bin: buildServer(t)}
+	dir := t.TempDir()
+	for i := range n {
+		s := &server{name: fmt.Sprintf("contact-server-%d", i+1), ip: fmt.Sprintf("127.0.0.%d", 11+i)}
+		s.dataDir = filepath.Join(dir, s.name)
+		s.logPath = filepath.Join(dir, s.name+".log")
+		c.servers = append(c.servers, s)
+	}
+	t.Cleanup(func() {
+		for _, s := range c.servers {
+			c.kill(s)
+		}
+		if t.Failed() {
+			for _, s := range c.servers {
+				if b, err := os.ReadFile(s.logPath); err == nil {
+					t.Logf("---- %s log (tail) ----\n%s", s.name, tail(b, 4000))
+				}
+			}
+		}
+	})
+	return c
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[len(b)-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return b
+}
+
+func (c *cluster) start(s *server) {
+	var join []string
+	for _, o := range c.servers {
+		if o != s {
+			join = append(join, "--join", o.gossipAddr())
+		}
+	}
+	args := append([]string{"--name", s.name, "--listen", s.addr(), "--gossip", s.gossipAddr(),
+		"--data-dir", s.dataDir, "--gossip-profile", "local", "--rejoin-interval", "2s", "--log-level", "info"}, join...)
+	cmd := exec.Command(c.bin, args...)
+	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	require.NoError(c.t, err)
+	cmd.Stderr, cmd.Stdout = f, f
+	require.NoError(c.t, cmd.Start())
+	go func() { _ = cmd.Wait(); _ = f.Close() }()
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+}
+
+func (c *cluster) kill(s *server) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	for range 500 { // the process is gone once its port is free again
+		if s.cmd.ProcessState != nil || syscall.Kill(s.cmd.Process.Pid, 0) != nil {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.cmd = nil
+	return true
+}
+
+func (s *server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// list reads user's book from s; ok is false if s does not answer.
+func list(s *server, user string) (map[string]string, bool) {
+	opts := client.DefaultOptions()
+	opts.DialTimeout, opts.IOTimeout = 500*time.Millisecond, 5*time.Second
+	cl, err := client.Dial(context.Background(), []string{s.addr()}, user, opts)
+	if err != nil {
+		return nil, false
+	}
+	defer cl.Close()
+	got, err := cl.List()
+	if err != nil {
+		return nil, false
+	}
+	m := make(map[string]string, len(got))
+	for _, g := range got {
+		m[g.Name] = g.Phone
+	}
+	return m, true
+}
+
+func (c *cluster) waitServing(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for _, s := range c.servers {
+		for {
+			if _, ok := list(s, "probe"); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s did not start serving within %v", s.name, d)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
