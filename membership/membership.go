@@ -83,6 +83,12 @@ func New(cfg Config) (*Membership, error) {
 	host, portStr, _ := net.SplitHostPort(cfg.BindAddr)
 	if host == "" {
 		host = "0.0.0.0"
+	} else if net.ParseIP(host) == nil {
+		ip, _, err := resolveAdvertise(host, 0) // memberlist binds IPs only: resolve names (contact-server-1)
+		if err != nil {
+			return nil, fmt.Errorf("membership: gossip host %q: %v", host, err)
+		}
+		host = ip
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
