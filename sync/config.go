@@ -67,7 +67,7 @@ func DefaultConfig(name string) Config {
 		ReconcileInterval:   250 * time.Millisecond,
 		AntiEntropyInterval: 2 * time.Second,
 		AntiEntropyRounds:   2,
-		InitialSyncTimeout:  time.Minute,
+		InitialSyncTimeout:  30 * time.Second,
 	}
 }
 

@@ -13,9 +13,8 @@ func (m *Manager) SetLeaving() {
 	if m.leaving.Swap(true) {
 		return
 	}
-	hb := wire.AppendHeartBeat(nil, wire.HealthLeaving, m.st.Clock())
 	for _, c := range m.conns() {
-		c.send(hb)
+		c.queueHeartBeat(nil)
 	}
 }
 

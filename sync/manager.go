@@ -105,6 +105,10 @@ func (m *Manager) Health() wire.Health {
 	return wire.HealthServing
 }
 
+// Synced reports whether the initial transfers have completed (whether or
+// not the server is leaving).
+func (m *Manager) Synced() bool { return m.ready.Load() }
+
 // Ready reports whether the initial transfers from the peers known at join
 // time have completed (and the server is not leaving).
 func (m *Manager) Ready() bool { return m.ready.Load() && !m.leaving.Load() }
@@ -424,4 +428,34 @@ func (m *Manager) pullDone(c *peerConn) {
 		p.lastPullDone = time.Now()
 	}
 	m.mu.Unlock()
+}
+
+// Barrier waits until every peer whose feed is connected has applied and
+// committed every change this server pushed before the call, or until
+// timeout. It reports whether all connected peers answered. A client's
+// ListAll waits for it after the local fsync, so an acknowledged change is
+// already on every reachable peer when the client hears about it: a client
+// that fails over and deletes the contact elsewhere then deletes it there
+// with a later stamp.
+func (m *Manager) Barrier(timeout time.Duration) bool {
+	feeds := m.feeds.Load()
+	if feeds == nil || len(*feeds) == 0 {
+		return true
+	}
+	marks := make([]uint64, len(*feeds))
+	for i, c := range *feeds {
+		marks[i] = c.queueHeartBeat(nil)
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, timeout)
+	defer cancel()
+	all := true
+	for i, c := range *feeds {
+		if !c.waitAnswered(marks[i], ctx.Done()) {
+			all = false
+		}
+	}
+	if !all {
+		m.stats.BarrierTimeouts.Add(1)
+	}
+	return all
 }

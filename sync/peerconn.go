@@ -51,13 +51,63 @@ type peerConn struct {
 	pullReason string
 
 	lastHealth atomic.Uint32
-	lastClock  atomic.Uint32
-	lastHBAt   atomic.Int64 // unix nanos
+	lastClock  atomic.Uint32 // the peer's clock, from its HeartBeat or its UpdateClock answer
+	lastHBAt   atomic.Int64  // unix nanos
+
+	// Every HeartBeat we send carries Clock 0, so the peer answers every
+	// one with exactly one UpdateClock, in order, after every frame we sent
+	// before it. hbQueued numbers HeartBeats in queue (= wire) order;
+	// hbAnswered counts the answers. That makes each HeartBeat a barrier.
+	hbMu       gosync.Mutex
+	hbQueued   uint64
+	pullAt     uint64 // the HeartBeat whose answer ends the current pull
+	hbAnswered atomic.Uint64
+	answered   chan struct{} // closed and replaced at every answer
 }
 
 func newPeerConn(m *Manager, peer string, dir direction, conn net.Conn, br *bufio.Reader) *peerConn {
 	return &peerConn{m: m, peer: peer, dir: dir, conn: conn, dec: wire.NewDecoder(br),
-		q: newOutQueue(m.cfg.QueueBytes), since: time.Now(), closed: make(chan struct{})}
+		q: newOutQueue(m.cfg.QueueBytes), since: time.Now(), closed: make(chan struct{}),
+		answered: make(chan struct{})}
+}
+
+// queueHeartBeat queues a HeartBeat (Clock 0), after whatever is queued
+// already, and returns its number. prefix frames, if any, go just before it.
+func (c *peerConn) queueHeartBeat(prefix []byte) uint64 {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	c.hbQueued++
+	c.send(wire.AppendHeartBeat(prefix, c.m.Health(), 0))
+	return c.hbQueued
+}
+
+// waitAnswered waits until HeartBeat n has been answered (true), or the
+// connection closed or done was closed (false).
+func (c *peerConn) waitAnswered(n uint64, done <-chan struct{}) bool {
+	for {
+		c.hbMu.Lock()
+		ch := c.answered
+		c.hbMu.Unlock()
+		if c.hbAnswered.Load() >= n {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-c.closed:
+			return false
+		case <-done:
+			return false
+		}
+	}
+}
+
+func (c *peerConn) noteAnswer() uint64 {
+	c.hbMu.Lock()
+	n := c.hbAnswered.Add(1)
+	close(c.answered)
+	c.answered = make(chan struct{})
+	c.hbMu.Unlock()
+	return n
 }
 
 // close shuts the connection; both loops end. Safe from any goroutine.
@@ -87,10 +137,10 @@ func (c *peerConn) startPull(reason string) bool {
 	c.pullStart, c.pullReason = time.Now(), reason
 	c.pullMu.Unlock()
 	c.pullFrames.Store(0)
-	var b []byte
-	b = wire.AppendAskForUpdate(b)
-	b = wire.AppendHeartBeat(b, c.m.Health(), 0)
-	c.send(b)
+	n := c.queueHeartBeat(wire.AppendAskForUpdate(nil)) // AskForUpdate, then the clock-0 barrier
+	c.hbMu.Lock()
+	c.pullAt = n
+	c.hbMu.Unlock()
 	return true
 }
 
@@ -147,13 +197,23 @@ func (c *peerConn) readLoop() error {
 			c.lastClock.Store(f.Clock)
 			c.lastHBAt.Store(time.Now().UnixNano())
 			if mine := st.Clock(); mine >= f.Clock {
+				// Commit first: the answer tells the sender that every
+				// change it sent before this HeartBeat is applied here.
+				if err := commit(); err != nil {
+					return err
+				}
 				c.send(wire.AppendUpdateClock(nil, mine))
 			} else {
 				st.ObserveClock(f.Clock)
 			}
 		case wire.ServerUpdateClock:
 			st.ObserveClock(f.Clock)
-			if c.pulling.Load() {
+			c.lastClock.Store(f.Clock)
+			n := c.noteAnswer()
+			c.hbMu.Lock()
+			pullEnds := c.pulling.Load() && n >= c.pullAt
+			c.hbMu.Unlock()
+			if pullEnds {
 				if err := commit(); err != nil {
 					return err
 				}
@@ -172,7 +232,6 @@ func (c *peerConn) writeLoop() {
 	bw := bufio.NewWriterSize(c.conn, 64<<10)
 	hb := time.NewTicker(c.m.cfg.HeartbeatInterval)
 	defer hb.Stop()
-	var scratch []byte
 	deadline := func() { _ = c.conn.SetWriteDeadline(time.Now().Add(c.m.cfg.WriteTimeout)) }
 	for {
 		select {
@@ -199,14 +258,7 @@ func (c *peerConn) writeLoop() {
 				return
 			}
 		case <-hb.C:
-			scratch = wire.AppendHeartBeat(scratch[:0], c.m.Health(), c.m.st.Clock())
-			deadline()
-			if _, err := bw.Write(scratch); err != nil {
-				return
-			}
-			if err := bw.Flush(); err != nil {
-				return
-			}
+			c.queueHeartBeat(nil)
 		}
 	}
 }

@@ -19,6 +19,7 @@ type Stats struct {
 	AntiEntropyPulls  atomic.Uint64
 	QueueOverflows    atomic.Uint64
 	PeersRefused      atomic.Uint64
+	BarrierTimeouts   atomic.Uint64 // ListAll acknowledgements that did not wait for every peer
 
 	mu         gosync.Mutex
 	violations map[string]uint64

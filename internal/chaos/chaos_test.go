@@ -119,6 +119,22 @@ func (w *writer) check(book map[string]string) (lost, resurrected int, msgs []st
 	return lost, resurrected, msgs
 }
 
+// badKeys lists "user/contact" of every key check would complain about.
+func (w *writer) badKeys(book map[string]string) []string {
+	last := map[string]op{}
+	for _, o := range w.ops {
+		last[o.contact] = o
+	}
+	var out []string
+	for name, o := range last {
+		_, present := book[name]
+		if o.acked && (o.phone == "") == present {
+			out = append(out, w.user+"/"+name)
+		}
+	}
+	return out
+}
+
 func chaosDuration(t *testing.T) time.Duration {
 	if v := os.Getenv("CHAOS_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -219,6 +235,7 @@ func TestChaosKillAndRestart(t *testing.T) {
 	converge := time.Since(lastFault)
 
 	var writes, acked, lost, resurrected, reconnects int
+	var bad []string
 	for _, w := range writers {
 		l, r, msgs := w.check(books[w.user])
 		lost += l
@@ -226,6 +243,7 @@ func TestChaosKillAndRestart(t *testing.T) {
 		for _, m := range msgs {
 			t.Error(m)
 		}
+		bad = append(bad, w.badKeys(books[w.user])...)
 		writes += len(w.ops)
 		reconnects += w.reconn
 		for _, o := range w.ops {
@@ -236,6 +254,9 @@ func TestChaosKillAndRestart(t *testing.T) {
 	}
 	fmt.Printf("chaos kill-restart: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d converge=%.2fs\n",
 		faults, writes, acked, reconnects, lost, resurrected, converge.Seconds())
+	if len(bad) > 0 {
+		c.dumpEntries(bad[:min(len(bad), 8)])
+	}
 	require.Positive(t, faults, "the test injected no fault")
 	require.Positive(t, acked, "no write was acknowledged")
 	require.Zero(t, lost)

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/contactstore/contactstore/internal/client"
+	"github.com/contactstore/contactstore/store"
 	"github.com/stretchr/testify/require"
 )
 
@@ -156,5 +158,27 @@ func (c *cluster) waitServing(d time.Duration) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// dumpEntries stops every server and prints what each one stored for the
+// given "user/contact" keys, stamps included, to explain a failure.
+func (c *cluster) dumpEntries(keys []string) {
+	for _, s := range c.servers {
+		c.kill(s)
+	}
+	for _, s := range c.servers {
+		st, err := store.Open(store.DefaultConfig(s.dataDir), nil)
+		if err != nil {
+			c.t.Logf("%s: open: %v", s.name, err)
+			continue
+		}
+		for _, k := range keys {
+			user, contact, _ := strings.Cut(k, "/")
+			e, ok := st.Get([]byte(user), []byte(contact))
+			c.t.Logf("%s %s: present=%v stamp=%d (%s) deleted=%v phone=%q clock=%d", s.name, k, ok, e.Stamp,
+				store.TimeOf(e.Stamp).Format("15:04:05"), e.Deleted, e.Phone, st.Clock())
+		}
+		_ = st.Close()
 	}
 }

@@ -235,3 +235,22 @@ func TestStaleNodeDiscardsItsDataAndRefills(t *testing.T) {
 	h.WaitConverged(20 * time.Second)
 	require.Equal(t, []string{"keep=1", "new=2"}, h.List(1, "kim"))
 }
+
+// A ListAll that follows a change returns only once every connected peer
+// has applied it: a client that fails over right after finds it anywhere.
+func TestAcknowledgedChangeIsOnEveryPeerAtOnce(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 120})
+	h.WaitConverged(20 * time.Second)
+	c := h.Client(0, "lia")
+	for i := range 50 {
+		name := fmt.Sprintf("c%02d", i)
+		require.NoError(t, c.Update(name, "1"))
+		_, err := c.List()
+		require.NoError(t, err)
+		for _, j := range []int{1, 2} { // no waiting: already there
+			e, ok := h.Node(j).Node.Server.Store().Get([]byte("lia"), []byte(name))
+			require.True(t, ok && !e.Deleted, "node %d lacks %s right after the acknowledgement", j, name)
+		}
+	}
+	require.Zero(t, h.Node(0).Node.Sync.Stats().BarrierTimeouts.Load())
+}

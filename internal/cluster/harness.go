@@ -34,6 +34,9 @@ type Options struct {
 	Quiet bool
 	// Tune adjusts each node's config before it starts.
 	Tune func(i int, c *node.Config)
+	// Profile, if set, runs memberlist with that preset's own timings
+	// (lan, local, wan) instead of the harness's fast test timings.
+	Profile string
 }
 
 // Instance is one node slot; Node is nil while it is killed.
@@ -129,9 +132,15 @@ func (h *Harness) start(in *Instance) {
 			cfg.Gossip.Seeds = append(cfg.Gossip.Seeds, net.JoinHostPort(o.IP, strconv.Itoa(o.gossipPort)))
 		}
 	}
+	if h.opts.Profile != "" {
+		cfg.Gossip.Profile = h.opts.Profile
+	}
 	cfg.Gossip.Tune = func(c *memberlist.Config) {
 		c.Transport = tr
 		c.AdvertiseAddr, c.AdvertisePort = in.IP, in.gossipPort
+		if h.opts.Profile != "" {
+			return
+		}
 		c.ProbeInterval = 100 * time.Millisecond
 		c.ProbeTimeout = 50 * time.Millisecond
 		c.GossipInterval = 20 * time.Millisecond

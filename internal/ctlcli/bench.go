@@ -17,7 +17,7 @@ func benchCmd(g *globals) *cobra.Command {
 		Use:   "bench",
 		Short: "Generate load and measure the servers",
 	}
-	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g))
+	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g), benchReplicationCmd(g))
 	return cmd
 }
 
@@ -94,5 +94,53 @@ func benchFillCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent connections")
 	f.IntVar(&cfg.ValueSize, "value-size", cfg.ValueSize, "phone number length in bytes (1..19)")
 	f.StringVar(&cfg.UserPrefix, "user-prefix", "fill-user-", "book names are this prefix plus an index")
+	return cmd
+}
+
+func benchReplicationCmd(g *globals) *cobra.Command {
+	cfg := loadgen.ReplicationConfig{Rate: 5000, Duration: 10 * time.Second, PerBook: 50}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "replication",
+		Short: "Write on the first --server at --rate; readers on the others time when each change becomes visible",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if len(g.servers) < 2 {
+				return fmt.Errorf("replication needs at least two --server addresses: the writer's, then the readers'")
+			}
+			cfg.Writer, cfg.Readers = g.servers[0], g.servers[1:]
+			if !asJSON {
+				cfg.Progress = func(sent uint64, el time.Duration) {
+					fmt.Fprintf(g.stderr, "\r%8d changes sent  %6.0f/s  %5.1fs", sent, float64(sent)/el.Seconds(), el.Seconds())
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			res, err := loadgen.Replication(ctx, cfg)
+			if !asJSON {
+				fmt.Fprintln(g.stderr)
+			}
+			if err != nil {
+				return err
+			}
+			h := &res.Latency
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			if asJSON {
+				return json.NewEncoder(g.stdout).Encode(map[string]any{
+					"mode": "replication", "rate": cfg.Rate, "sent": res.Sent, "seen": res.Seen, "missing": res.Missing,
+					"p50_ms": ms(h.Quantile(0.5)), "p90_ms": ms(h.Quantile(0.9)), "p99_ms": ms(h.Quantile(0.99)), "max_ms": ms(h.Max()),
+				})
+			}
+			fmt.Fprintf(g.stdout, "replication: %d changes at %d/s to %d readers: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  (missing %d)\n",
+				res.Sent, cfg.Rate, len(cfg.Readers), ms(h.Quantile(0.5)), ms(h.Quantile(0.9)), ms(h.Quantile(0.99)), ms(h.Max()), res.Missing)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Rate, "rate", cfg.Rate, "changes per second")
+	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to write")
+	f.IntVar(&cfg.PerBook, "per-book", cfg.PerBook, "contacts per rolling book (keeps each ListAll small)")
+	f.DurationVar(&cfg.PollGap, "poll-gap", 200*time.Microsecond, "pause between a reader's ListAll polls (the resolution)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,15 +30,24 @@ func New(name, level, format string, w io.Writer) (hclog.Logger, error) {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: lvl, Output: w, JSONFormat: json}), nil
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct {
+	t    testing.TB
+	done *atomic.Bool
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	if !w.done.Load() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
 // ForTest returns a logger that writes through t.Log, so output shows only
-// for failing tests (or -v).
+// for failing tests (or -v). Lines logged after the test has finished (by
+// background goroutines of libraries that do not wait for them, such as
+// memberlist's probes) are dropped: t.Log would panic.
 func ForTest(t testing.TB, name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: testWriter{t}})
+	done := &atomic.Bool{}
+	t.Cleanup(func() { done.Store(true) })
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: testWriter{t, done}})
 }

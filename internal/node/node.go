@@ -107,7 +107,8 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	srv.SetPeerHandler(mgr)
-	srv.SetPublisher(mgr)
+	srv.SetReplicator(mgr)
+	srv.SetSynced(mgr.Synced)
 	n.Members, n.Sync = mem, mgr
 	srv.Serve()
 	mgr.Start()

@@ -20,11 +20,15 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 	bw := bufio.NewWriterSize(conn, 32<<10)
 	userB := []byte(user)
 	var (
-		f       wire.ClientFrame
-		lastSeq uint64
-		list    []store.Contact
-		reply   []byte
+		f         wire.ClientFrame
+		lastSeq   uint64
+		list      []store.Contact
+		reply     []byte
+		published bool // changes pushed since the last ListAll
 	)
+	if !s.waitSynced() {
+		return
+	}
 	commit := func() bool {
 		seq, err := batch.Commit()
 		if err != nil {
@@ -54,11 +58,13 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			ch := batch.Update(userB, f.Contact, f.Phone)
 			if s.pub != nil {
 				s.pub.Publish(ch)
+				published = true
 			}
 		case wire.ClientDelete:
 			ch := batch.Delete(userB, f.Contact)
 			if s.pub != nil {
 				s.pub.Publish(ch)
+				published = true
 			}
 		case wire.ClientListAll:
 			if !commit() {
@@ -67,6 +73,10 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			if err := s.store.Sync(lastSeq); err != nil {
 				s.log.Error("fsync failed; closing connection", "user", user, "error", err)
 				return
+			}
+			if published && s.cfg.ReplicaAckTimeout > 0 {
+				s.pub.Barrier(s.cfg.ReplicaAckTimeout)
+				published = false
 			}
 			list = s.store.List(userB, list[:0])
 			reply = wire.AppendListAllCount(reply[:0], uint32(len(list)))
@@ -84,4 +94,20 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			}
 		}
 	}
+}
+
+// waitSynced holds a new client connection until the server has its peers'
+// state, the server shuts down (false), or SyncWaitTimeout passes.
+func (s *Server) waitSynced() bool {
+	if s.synced == nil || s.synced() {
+		return true
+	}
+	deadline := time.Now().Add(s.cfg.SyncWaitTimeout)
+	for !s.synced() && time.Now().Before(deadline) {
+		if s.isShutting() {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

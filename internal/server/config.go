@@ -24,6 +24,13 @@ type Config struct {
 	// MaxConns is the most connections served at once; more are closed at
 	// once.
 	MaxConns int
+	// ReplicaAckTimeout bounds how long a ListAll reply waits, after the
+	// local fsync, for the connected peers to confirm they have applied
+	// the connection's changes.
+	ReplicaAckTimeout time.Duration
+	// SyncWaitTimeout bounds how long client frames wait for the server to
+	// finish its initial sync.
+	SyncWaitTimeout time.Duration
 	// MaxBatch is how many changes a connection stages before it commits
 	// even if more input is buffered.
 	MaxBatch int
@@ -36,13 +43,15 @@ type Config struct {
 // DefaultConfig returns the defaults for a server called name.
 func DefaultConfig(name string) Config {
 	return Config{
-		Name:             name,
-		ListenAddr:       ":9000",
-		HandshakeTimeout: 10 * time.Second,
-		IdleTimeout:      5 * time.Minute,
-		MaxConns:         10_000,
-		MaxBatch:         4096,
-		Store:            store.DefaultConfig("data/" + name),
+		Name:              name,
+		ListenAddr:        ":9000",
+		HandshakeTimeout:  10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxConns:          10_000,
+		MaxBatch:          4096,
+		ReplicaAckTimeout: 500 * time.Millisecond,
+		SyncWaitTimeout:   30 * time.Second,
+		Store:             store.DefaultConfig("data/" + name),
 	}
 }
 
@@ -61,6 +70,8 @@ func (c Config) Validate() error {
 		return errors.New("max conns must be positive")
 	case c.MaxBatch <= 0:
 		return errors.New("max batch must be positive")
+	case c.ReplicaAckTimeout < 0 || c.SyncWaitTimeout < 0:
+		return errors.New("replica ack and sync wait timeouts must not be negative")
 	}
 	return c.Store.Validate()
 }

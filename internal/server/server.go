@@ -20,10 +20,12 @@ type PeerHandler interface {
 	ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader, name string)
 }
 
-// Publisher receives every local client change right after it is applied.
-// It must not block.
-type Publisher interface {
+// Replicator receives every local client change right after it is applied
+// (Publish must not block), and answers a ListAll's wish to know that the
+// connection's changes have reached the peers (Barrier, bounded by timeout).
+type Replicator interface {
 	Publish(store.Change)
+	Barrier(timeout time.Duration) bool
 }
 
 // Server is one contact server: a store and the listener in front of it.
@@ -34,8 +36,9 @@ type Server struct {
 	ln       net.Listener
 	Counters Counters
 
-	peers PeerHandler
-	pub   Publisher
+	peers  PeerHandler
+	pub    Replicator
+	synced func() bool // nil: always
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,8 +82,13 @@ func New(cfg Config) (*Server, error) {
 // one, role-Server hellos are refused. Call before Serve.
 func (s *Server) SetPeerHandler(h PeerHandler) { s.peers = h }
 
-// SetPublisher installs the receiver of local changes. Call before Serve.
-func (s *Server) SetPublisher(p Publisher) { s.pub = p }
+// SetReplicator installs the receiver of local changes. Call before Serve.
+func (s *Server) SetReplicator(p Replicator) { s.pub = p }
+
+// SetSynced installs the test of whether the server holds its peers' state;
+// until it passes, client frames wait unread (a server restarted after a
+// crash must not stamp changes against a state it has not pulled yet).
+func (s *Server) SetSynced(f func() bool) { s.synced = f }
 
 // Store returns the server's store.
 func (s *Server) Store() *store.Store { return s.store }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,4 +266,24 @@ func TestShutdownKeepsEverythingAndIsIdempotent(t *testing.T) {
 	require.NoError(t, s.Shutdown(ctx))
 	s2 := startServer(t, func(c *Config) { c.Store.Dir = dir })
 	require.Equal(t, 100, s2.Store().Stats().Live)
+}
+
+type gate struct{ open atomic.Bool }
+
+func TestClientFramesWaitUntilSynced(t *testing.T) {
+	var g gate
+	s := startServer(t, nil)
+	s.SetSynced(g.open.Load)
+	c := dialRaw(t, s)
+	c.send(rawHello(2, "early"), rawUpdate("a", "1"), rawListAll)
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, err := c.r.ReadByte()
+	require.Error(t, err, "no reply while the server is still syncing")
+	require.Equal(t, 0, s.Store().Stats().Live, "nothing applied while syncing")
+	g.open.Store(true)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	head := make([]byte, 4)
+	_, err = io.ReadFull(c.r, head)
+	require.NoError(t, err)
+	require.Equal(t, []byte{0, 0, 0, 1}, head)
 }
