@@ -7,7 +7,9 @@ TMP=$(mktemp -d /tmp/contact-bench.XXXXXX)
 PIDS=()
 
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && { kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; } || true
+  done
   rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -388,28 +388,54 @@ func (m *Manager) updateFeedsLocked() {
 	m.feeds.Store(&feeds)
 }
 
-// Publish pushes a local change to every peer's feed. It never blocks: a
-// peer whose queue is full is disconnected instead.
-func (m *Manager) Publish(ch store.Change) {
-	feeds := m.feeds.Load()
-	if feeds == nil || len(*feeds) == 0 {
-		return
-	}
-	var buf [wire.ServerUpdateSize]byte
-	var frame []byte
+// Stream collects one client connection's local changes, encoded, and
+// pushes them to every peer feed in one block per Flush. The merge is
+// order-independent, so pushing by block rather than by change is safe.
+// A Stream is not safe for concurrent use.
+type Stream struct {
+	m   *Manager
+	buf []byte
+	n   uint64
+}
+
+// streamFlushAt bounds how much a Stream holds before it pushes by itself.
+const streamFlushAt = 64 << 10
+
+// NewStream returns a Stream for one client connection.
+func (m *Manager) NewStream() *Stream { return &Stream{m: m} }
+
+// Publish adds a local change. It never blocks.
+func (s *Stream) Publish(ch store.Change) {
 	var err error
+	b := s.buf
 	if ch.Deleted {
-		frame, err = wire.AppendServerDelete(buf[:0], ch.Stamp, ch.User, ch.Contact)
+		b, err = wire.AppendServerDelete(b, ch.Stamp, ch.User, ch.Contact)
 	} else {
-		frame, err = wire.AppendServerUpdate(buf[:0], ch.Stamp, ch.User, ch.Contact, ch.Phone)
+		b, err = wire.AppendServerUpdate(b, ch.Stamp, ch.User, ch.Contact, ch.Phone)
 	}
 	if err != nil {
 		return
 	}
-	for _, c := range *feeds {
-		c.send(frame)
+	s.buf = b
+	s.n++
+	if len(s.buf) >= streamFlushAt {
+		s.Flush()
 	}
-	m.stats.FramesOut.Add(1)
+}
+
+// Flush pushes what was published to every connected peer feed. A peer
+// whose queue is full is disconnected instead (it resyncs by AskForUpdate).
+func (s *Stream) Flush() {
+	if len(s.buf) == 0 {
+		return
+	}
+	if feeds := s.m.feeds.Load(); feeds != nil {
+		for _, c := range *feeds {
+			c.send(s.buf)
+		}
+	}
+	s.m.stats.FramesOut.Add(s.n)
+	s.buf, s.n = s.buf[:0], 0
 }
 
 // pullDone records a completed AskForUpdate transfer from c's peer.

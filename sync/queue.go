@@ -11,6 +11,11 @@ type segment struct {
 	transfer bool
 }
 
+// chunkSize is the capacity of one queued data segment. Frames are
+// appended into fixed chunks, never into one growing buffer, so a queue
+// that backs up costs no re-copying.
+const chunkSize = 256 << 10
+
 // outQueue is a connection's bounded outbound queue. Producers (client
 // goroutines pushing changes, the reader answering heartbeats) append;
 // the connection's single writer takes everything at once. Order is kept,
@@ -45,16 +50,23 @@ func (q *outQueue) push(frames []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
-	n := len(q.segs)
-	if n == 0 || q.segs[n-1].transfer {
-		var buf []byte
-		if k := len(q.free); k > 0 {
-			buf, q.free = q.free[k-1][:0], q.free[:k-1]
+	for rest := frames; len(rest) > 0; {
+		n := len(q.segs)
+		if n == 0 || q.segs[n-1].transfer || len(q.segs[n-1].data) == cap(q.segs[n-1].data) {
+			var buf []byte
+			if k := len(q.free); k > 0 {
+				buf, q.free = q.free[k-1][:0], q.free[:k-1]
+			} else {
+				buf = make([]byte, 0, chunkSize)
+			}
+			q.segs = append(q.segs, segment{data: buf})
+			n++
 		}
-		q.segs = append(q.segs, segment{data: buf})
-		n++
+		seg := &q.segs[n-1]
+		k := min(len(rest), cap(seg.data)-len(seg.data)) // frames may straddle chunks: the writer sends them in order
+		seg.data = append(seg.data, rest[:k]...)
+		rest = rest[k:]
 	}
-	q.segs[n-1].data = append(q.segs[n-1].data, frames...)
 	q.bytes += len(frames)
 	q.mu.Unlock()
 	q.signal()
@@ -83,7 +95,7 @@ func (q *outQueue) take() []segment {
 func (q *outQueue) recycle(segs []segment) {
 	q.mu.Lock()
 	for _, s := range segs {
-		if s.data != nil && cap(s.data) <= 1<<20 && len(q.free) < 4 {
+		if cap(s.data) == chunkSize && len(q.free) < 16 {
 			q.free = append(q.free, s.data)
 		}
 	}

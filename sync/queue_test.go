@@ -42,3 +42,22 @@ func TestQueueWakesWriterOnce(t *testing.T) {
 	default:
 	}
 }
+
+func TestQueueSplitsBlocksAcrossChunks(t *testing.T) {
+	q := newOutQueue(4 * chunkSize)
+	block := make([]byte, chunkSize/3+7)
+	for i := range block {
+		block[i] = byte(i)
+	}
+	var want []byte
+	for range 8 {
+		require.True(t, q.push(block))
+		want = append(want, block...)
+	}
+	var got []byte
+	for _, s := range q.take() {
+		require.LessOrEqual(t, len(s.data), chunkSize)
+		got = append(got, s.data...)
+	}
+	require.Equal(t, want, got, "the byte stream is intact across chunks")
+}

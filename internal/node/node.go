@@ -107,7 +107,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	srv.SetPeerHandler(mgr)
-	srv.SetReplicator(mgr)
+	srv.SetReplicator(replicator{mgr})
 	srv.SetSynced(mgr.Synced)
 	n.Members, n.Sync = mem, mgr
 	srv.Serve()
@@ -176,3 +176,9 @@ func isLocalIP(ip net.IP) bool {
 	}
 	return false
 }
+
+// replicator adapts *sync.Manager to server.Replicator (sync does not
+// import the server, so NewStream returns its own type).
+type replicator struct{ *csync.Manager }
+
+func (r replicator) NewStream() server.ChangeStream { return r.Manager.NewStream() }

@@ -29,6 +29,11 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 	if !s.waitSynced() {
 		return
 	}
+	var stream ChangeStream
+	if s.pub != nil {
+		stream = s.pub.NewStream()
+		defer stream.Flush()
+	}
 	commit := func() bool {
 		seq, err := batch.Commit()
 		if err != nil {
@@ -36,6 +41,9 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			return false
 		}
 		lastSeq = max(lastSeq, seq)
+		if stream != nil {
+			stream.Flush()
+		}
 		return true
 	}
 	defer commit() // whatever ends the connection, what was applied is kept
@@ -56,14 +64,14 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 		switch f.Op {
 		case wire.ClientUpdate:
 			ch := batch.Update(userB, f.Contact, f.Phone)
-			if s.pub != nil {
-				s.pub.Publish(ch)
+			if stream != nil {
+				stream.Publish(ch)
 				published = true
 			}
 		case wire.ClientDelete:
 			ch := batch.Delete(userB, f.Contact)
-			if s.pub != nil {
-				s.pub.Publish(ch)
+			if stream != nil {
+				stream.Publish(ch)
 				published = true
 			}
 		case wire.ClientListAll:

@@ -20,12 +20,19 @@ type PeerHandler interface {
 	ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader, name string)
 }
 
-// Replicator receives every local client change right after it is applied
-// (Publish must not block), and answers a ListAll's wish to know that the
-// connection's changes have reached the peers (Barrier, bounded by timeout).
+// Replicator carries local client changes to the peers: each client
+// connection gets a ChangeStream for its changes, and a ListAll asks, with
+// Barrier, to know that they have reached the peers (bounded by timeout).
 type Replicator interface {
-	Publish(store.Change)
+	NewStream() ChangeStream
 	Barrier(timeout time.Duration) bool
+}
+
+// ChangeStream takes one connection's changes. Publish must not block;
+// Flush hands what was published to the peers.
+type ChangeStream interface {
+	Publish(store.Change)
+	Flush()
 }
 
 // Server is one contact server: a store and the listener in front of it.
