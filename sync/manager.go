@@ -17,6 +17,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
+// peerReadBuffer is the read buffer of a peer connection: few of them,
+// carrying bulk, so fewer read syscalls are worth the memory.
+const peerReadBuffer = 256 << 10
+
 // Cluster is what the Manager needs of membership; *membership.Membership
 // implements it and tests may fake it.
 type Cluster interface {
@@ -208,9 +212,8 @@ func (m *Manager) dialLoop(ctx context.Context, name string) {
 			if m.attach(c) {
 				m.log.Info("peer connection made", "peer", name, "dir", "outbound", "addr", mem.ContactAddr())
 				c.startPull("connect")
-				err = c.run()
+				_ = c.run()
 				m.detach(c)
-				m.describeEnd(c, err)
 				if time.Since(c.since) > 10*time.Second {
 					backoff = 50 * time.Millisecond
 				}
@@ -257,7 +260,7 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 		_ = conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
+	br := bufio.NewReaderSize(conn, peerReadBuffer) // the pulled state and the peer's pushes arrive here
 	reply, err := wire.NewDecoder(br).HelloReply()
 	if err != nil {
 		_ = conn.Close()
@@ -305,16 +308,15 @@ func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader
 	if _, err := conn.Write(reply); err != nil {
 		return
 	}
-	c := newPeerConn(m, name, inbound, conn, br)
+	c := newPeerConn(m, name, inbound, conn, bufio.NewReaderSize(br, peerReadBuffer))
 	if !m.attach(c) {
 		return
 	}
 	m.log.Info("peer connection made", "peer", name, "dir", "inbound", "remote", remote.String())
 	stop := context.AfterFunc(ctx, c.close) // server shutdown ends it too
 	defer stop()
-	err := c.run()
+	_ = c.run()
 	m.detach(c)
-	m.describeEnd(c, err)
 }
 
 func addrMatches(mem membership.Member, remote net.Addr) bool {

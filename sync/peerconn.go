@@ -149,6 +149,7 @@ func (c *peerConn) run() error {
 	c.wg.Add(1)
 	go c.writeLoop()
 	err := c.readLoop()
+	c.m.describeEnd(c, err) // logged and counted before the peer sees the close
 	c.close()
 	c.wg.Wait()
 	return err
