@@ -58,6 +58,7 @@ type Membership struct {
 	// mutating, so reading their fields later would race.
 	membersMu sync.RWMutex
 	members   map[string]Member
+	departed  map[string]Member // dead or left, until they come back (for status pages)
 
 	droppedEvents atomic.Uint64
 	joined        atomic.Bool
@@ -77,7 +78,7 @@ func New(cfg Config) (*Membership, error) {
 		log = hclog.NewNullLogger()
 	}
 	m := &Membership{cfg: cfg, log: log, events: make(chan Event, cfg.EventQueue), meta: cfg.Meta,
-		closing: make(chan struct{}), members: map[string]Member{}}
+		closing: make(chan struct{}), members: map[string]Member{}, departed: map[string]Member{}}
 	mlc, _ := profileConfig(cfg.Profile)
 	mlc.Name = cfg.Name
 	host, portStr, _ := net.SplitHostPort(cfg.BindAddr)
@@ -220,6 +221,18 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
+// Departed returns the members that died or left and have not come back,
+// with State "dead" or "left" and Since set to when that was seen.
+func (m *Membership) Departed() []Member {
+	m.membersMu.RLock()
+	defer m.membersMu.RUnlock()
+	out := make([]Member, 0, len(m.departed))
+	for _, mem := range m.departed {
+		out = append(out, mem)
+	}
+	return out
+}
+
 // Lookup returns the live member called name.
 func (m *Membership) Lookup(name string) (Member, bool) {
 	m.membersMu.RLock()
@@ -321,11 +334,19 @@ func (e *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 	ev := Event{Kind: kind, Member: toMember(n)}
 	m.membersMu.Lock()
 	if kind == EventLeave {
-		delete(m.members, n.Name)
-	} else {
-		if ev.Member.State != "suspect" {
-			ev.Member.State = "alive" // join and update callbacks only fire for live nodes
+		// The Node memberlist hands to callbacks carries a stale State (the
+		// live one is internal), so say "left" when the member had
+		// announced it was leaving, and "dead" otherwise.
+		ev.Member.State = "dead"
+		if prev, ok := m.members[n.Name]; ok && prev.Meta.Health == 3 {
+			ev.Member.State = "left"
 		}
+		delete(m.members, n.Name)
+		ev.Member.Since = time.Now()
+		m.departed[n.Name] = ev.Member
+	} else {
+		delete(m.departed, n.Name)
+		ev.Member.State = "alive" // join and update callbacks fire for live nodes only
 		m.members[n.Name] = ev.Member
 	}
 	m.membersMu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"time"
 )
 
 // Meta is what a node publishes about itself through memberlist.
@@ -77,6 +78,7 @@ type Member struct {
 	IP         net.IP // the node's gossip (advertise) IP
 	State      string // alive, suspect, dead, left
 	Meta       Meta
+	Since      time.Time // for departed members: when they were seen to go
 }
 
 // ContactAddr is the host:port peers dial for the contact protocol.

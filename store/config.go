@@ -42,6 +42,8 @@ type Config struct {
 	CacheSize int64
 	// Now returns the wall clock; tests replace it.
 	Now func() time.Time
+	// OnSync, if set, is told how long each fsync barrier took (metrics).
+	OnSync func(time.Duration)
 }
 
 // DefaultConfig returns the defaults for a store in dir.

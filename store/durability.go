@@ -38,8 +38,12 @@ func (s *Store) Sync(seq uint64) error {
 		return nil
 	}
 	target := s.commitSeq.Load()
+	start := time.Now()
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return err
+	}
+	if s.cfg.OnSync != nil {
+		s.cfg.OnSync(time.Since(start))
 	}
 	casMax(&s.syncedSeq, target)
 	return nil

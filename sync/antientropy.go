@@ -19,6 +19,10 @@ func (m *Manager) antiEntropyLoop() {
 			return
 		case <-t.C:
 			m.antiEntropyRound()
+		case <-m.healthChanged:
+			if err := m.cl.SetMeta(m.st.Digest(), uint8(m.Health()), m.cfg.AntiEntropyInterval); err != nil {
+				m.log.Debug("publishing health failed", "error", err)
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@ func (m *Manager) SetLeaving() {
 	if m.leaving.Swap(true) {
 		return
 	}
+	m.noteHealthChanged()
 	for _, c := range m.conns() {
 		c.queueHeartBeat(nil)
 	}
@@ -94,6 +95,7 @@ type PeerStatus struct {
 	QueueBytes  int       // queued on its feed
 	InitialPull bool      // a full pull from it has completed
 	LastPull    time.Time
+	ChangesIn   uint64 // changes received from it since this server started
 }
 
 // Peers returns the status of every peer.
@@ -117,6 +119,7 @@ func (m *Manager) Peers() []PeerStatus {
 		if p.in != nil {
 			ps.QueueBytes = p.in.q.depth()
 		}
+		ps.ChangesIn = m.changesFrom(p.name).Load()
 		out = append(out, ps)
 	}
 	return out

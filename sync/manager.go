@@ -61,9 +61,15 @@ type Manager struct {
 	peers map[string]*peer
 	feeds atomic.Pointer[[]*peerConn]
 
+	changesMu gosync.Mutex
+	changes   map[string]*atomic.Uint64 // changes received from each peer, ever
+
 	leaving atomic.Bool
 	ready   atomic.Bool
 	started time.Time
+	// healthChanged wakes the anti-entropy loop to publish node meta at
+	// once when readiness or leaving changes.
+	healthChanged chan struct{}
 
 	lastDigest uint64 // anti-entropy loop only
 
@@ -83,8 +89,9 @@ func New(cfg Config, st *store.Store, cl Cluster) (*Manager, error) {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{},
-		transfers: make(chan struct{}, cfg.MaxTransfers), ctx: ctx, cancel: cancel}, nil
+	return &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{}, changes: map[string]*atomic.Uint64{},
+		transfers: make(chan struct{}, cfg.MaxTransfers), ctx: ctx, cancel: cancel,
+		healthChanged: make(chan struct{}, 1)}, nil
 }
 
 // Stats returns the replication counters.
@@ -178,9 +185,11 @@ func (m *Manager) reconcile() {
 	switch {
 	case ready:
 		m.ready.Store(true)
+		m.noteHealthChanged()
 		m.log.Info("initial sync complete: serving", "peers", len(alive), "took", time.Since(m.started).Round(time.Millisecond))
 	case !m.ready.Load() && time.Since(m.started) > m.cfg.InitialSyncTimeout:
 		m.ready.Store(true)
+		m.noteHealthChanged()
 		m.log.Warn("initial sync timed out: serving without every peer's state", "timeout", m.cfg.InitialSyncTimeout)
 	}
 }
@@ -445,10 +454,11 @@ func (m *Manager) pullDone(c *peerConn) {
 	c.pullMu.Lock()
 	start, reason := c.pullStart, c.pullReason
 	c.pullMu.Unlock()
-	frames := c.pullFrames.Load()
+	frames, bytes := c.pullFrames.Load(), c.pullBytes.Load()
 	m.stats.PullsDone.Add(1)
 	m.stats.PullEntriesRx.Add(uint64(frames))
-	m.log.Info("pulled state from peer", "peer", c.peer, "reason", reason, "entries", frames,
+	m.stats.PullBytesRx.Add(uint64(bytes))
+	m.log.Info("pulled state from peer", "peer", c.peer, "reason", reason, "entries", frames, "bytes", bytes,
 		"seconds", time.Since(start).Seconds())
 	m.mu.Lock()
 	if p := m.peers[c.peer]; p != nil {
@@ -486,4 +496,23 @@ func (m *Manager) Barrier(timeout time.Duration) bool {
 		m.stats.BarrierTimeouts.Add(1)
 	}
 	return all
+}
+
+// changesFrom returns the counter of changes received from peer.
+func (m *Manager) changesFrom(peer string) *atomic.Uint64 {
+	m.changesMu.Lock()
+	defer m.changesMu.Unlock()
+	c := m.changes[peer]
+	if c == nil {
+		c = &atomic.Uint64{}
+		m.changes[peer] = c
+	}
+	return c
+}
+
+func (m *Manager) noteHealthChanged() {
+	select {
+	case m.healthChanged <- struct{}{}:
+	default:
+	}
 }

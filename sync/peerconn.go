@@ -46,6 +46,8 @@ type peerConn struct {
 	// UpdateClock after it arrives.
 	pulling    atomic.Bool
 	pullFrames atomic.Int64
+	pullBytes  atomic.Int64
+	changesIn  *atomic.Uint64 // the peer's cumulative count, across its connections
 	pullMu     gosync.Mutex // guards pullStart and pullReason
 	pullStart  time.Time
 	pullReason string
@@ -66,7 +68,7 @@ type peerConn struct {
 }
 
 func newPeerConn(m *Manager, peer string, dir direction, conn net.Conn, br *bufio.Reader) *peerConn {
-	return &peerConn{m: m, peer: peer, dir: dir, conn: conn, dec: wire.NewDecoder(br),
+	return &peerConn{m: m, peer: peer, dir: dir, conn: conn, dec: wire.NewDecoder(br), changesIn: m.changesFrom(peer),
 		q: newOutQueue(m.cfg.QueueBytes), since: time.Now(), closed: make(chan struct{}),
 		answered: make(chan struct{})}
 }
@@ -137,6 +139,7 @@ func (c *peerConn) startPull(reason string) bool {
 	c.pullStart, c.pullReason = time.Now(), reason
 	c.pullMu.Unlock()
 	c.pullFrames.Store(0)
+	c.pullBytes.Store(0)
 	n := c.queueHeartBeat(wire.AppendAskForUpdate(nil)) // AskForUpdate, then the clock-0 barrier
 	c.hbMu.Lock()
 	c.pullAt = n
@@ -190,8 +193,14 @@ func (c *peerConn) readLoop() error {
 			} else {
 				c.m.stats.Ignored.Add(1)
 			}
+			c.changesIn.Add(1)
 			if c.pulling.Load() {
 				c.pullFrames.Add(1)
+				size := wire.ServerUpdateSize
+				if f.Op == wire.ServerDelete {
+					size = wire.ServerDeleteSize
+				}
+				c.pullBytes.Add(int64(size))
 			}
 		case wire.ServerHeartBeat:
 			c.lastHealth.Store(uint32(f.Health))

@@ -16,6 +16,7 @@ type Stats struct {
 	TransferBytesTx   atomic.Uint64
 	PullsDone         atomic.Uint64
 	PullEntriesRx     atomic.Uint64
+	PullBytesRx       atomic.Uint64
 	AntiEntropyPulls  atomic.Uint64
 	QueueOverflows    atomic.Uint64
 	PeersRefused      atomic.Uint64

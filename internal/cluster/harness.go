@@ -20,6 +20,7 @@ import (
 	"github.com/contactstore/contactstore/internal/client"
 	"github.com/contactstore/contactstore/internal/logging"
 	"github.com/contactstore/contactstore/internal/node"
+	"github.com/contactstore/contactstore/internal/ops"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
@@ -37,6 +38,8 @@ type Options struct {
 	// Profile, if set, runs memberlist with that preset's own timings
 	// (lan, local, wan) instead of the harness's fast test timings.
 	Profile string
+	// HTTP serves each node's ops endpoints on its IP (Instance.HTTPAddr).
+	HTTP bool
 }
 
 // Instance is one node slot; Node is nil while it is killed.
@@ -48,6 +51,8 @@ type Instance struct {
 	gossipPort int
 	contact    string
 	Node       *node.Node
+	HTTPAddr   string
+	web        *ops.Server
 }
 
 // ContactAddr is the node's contact-protocol address.
@@ -163,12 +168,27 @@ func (h *Harness) start(in *Instance) {
 	if h.opts.Tune != nil {
 		h.opts.Tune(in.Index, &cfg)
 	}
+	metrics := ops.NewMetrics()
+	cfg.Server.Store.OnSync = metrics.ObserveFsync
 	n, err := node.Start(cfg)
 	if err != nil {
 		_ = tr.Shutdown()
 		h.t.Fatalf("%s: start: %v", in.Name, err)
 	}
 	in.contact = n.Server.Addr().String()
+	if h.opts.HTTP {
+		addr := net.JoinHostPort(in.IP, "0")
+		if in.HTTPAddr != "" {
+			addr = in.HTTPAddr
+		}
+		if err := metrics.Attach(n); err != nil {
+			h.t.Fatalf("%s: metrics: %v", in.Name, err)
+		}
+		if in.web, err = ops.Start(addr, n, metrics, h.logger(in.Name+".http")); err != nil {
+			h.t.Fatalf("%s: http: %v", in.Name, err)
+		}
+		in.HTTPAddr = in.web.Addr()
+	}
 	h.mu.Lock()
 	in.Node = n
 	h.mu.Unlock()
@@ -181,9 +201,19 @@ func (h *Harness) Kill(i int) {
 		return
 	}
 	in.Node.Kill()
+	h.stopWeb(in)
 	h.mu.Lock()
 	in.Node = nil
 	h.mu.Unlock()
+}
+
+func (h *Harness) stopWeb(in *Instance) {
+	if in.web != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = in.web.Shutdown(ctx)
+		in.web = nil
+	}
 }
 
 // Stop stops node i gracefully.
@@ -195,6 +225,7 @@ func (h *Harness) Stop(i int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = in.Node.Shutdown(ctx)
+	h.stopWeb(in)
 	h.mu.Lock()
 	in.Node = nil
 	h.mu.Unlock()

@@ -60,7 +60,7 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			s.connError(conn, "client", user, err)
 			return
 		}
-		s.Counters.ClientFrames.Add(1)
+		s.Counters.ClientFrames[f.Op].Add(1) // Op is 1..3: the decoder refuses others
 		switch f.Op {
 		case wire.ClientUpdate:
 			ch := batch.Update(userB, f.Contact, f.Phone)

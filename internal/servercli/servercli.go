@@ -18,6 +18,7 @@ import (
 	"github.com/contactstore/contactstore/internal/cliutil"
 	"github.com/contactstore/contactstore/internal/logging"
 	"github.com/contactstore/contactstore/internal/node"
+	"github.com/contactstore/contactstore/internal/ops"
 	"github.com/contactstore/contactstore/store"
 	"github.com/spf13/cobra"
 )
@@ -41,6 +42,7 @@ type options struct {
 	join        []string
 	profile     string
 	rejoin      time.Duration
+	httpAddr    string
 }
 
 // Command returns the contact-server command.
@@ -76,6 +78,7 @@ func Command() *cobra.Command {
 	f.StringSliceVar(&o.join, "join", nil, "members to join, HOST[:PORT] (repeatable or comma-separated; names are resolved)")
 	f.StringVar(&o.profile, "gossip-profile", "lan", "memberlist timing preset: lan, local or wan")
 	f.DurationVar(&o.rejoin, "rejoin-interval", 30*time.Second, "how often the --join members are joined again (heals partitions)")
+	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz, /v1/status, /v1/members and the status page (empty disables)")
 	return cmd
 }
 
@@ -125,15 +128,31 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	metrics := ops.NewMetrics()
+	cfg.Server.Store.OnSync = metrics.ObserveFsync
 	n, err := node.Start(cfg)
 	if err != nil {
 		return err
+	}
+	var web *ops.Server
+	if o.httpAddr != "" {
+		if err := metrics.Attach(n); err == nil {
+			web, err = ops.Start(o.httpAddr, n, metrics, log.Named("http"))
+		}
+		if err != nil {
+			_ = n.Shutdown(context.Background())
+			return err
+		}
 	}
 	<-ctx.Done()
 	log.Info("signal received, shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
-	if err := n.Shutdown(sctx); err != nil {
+	err = n.Shutdown(sctx) // /readyz keeps answering 503 "leaving" meanwhile
+	if web != nil {
+		_ = web.Shutdown(sctx)
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if errors.Is(sctx.Err(), context.DeadlineExceeded) {

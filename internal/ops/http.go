@@ -1,0 +1,78 @@
+package ops
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/node"
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed page/index.html
+var page embed.FS
+
+// Server is the HTTP endpoint of one node.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Start serves n's endpoints on addr with metrics m (already attached).
+func Start(addr string, n *node.Node, m *Metrics, log hclog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, errors.New("http: listen on " + addr + ": " + errors.Unwrap(err).Error())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		code, state := http.StatusOK, "ready"
+		if !n.Ready() {
+			code, state = http.StatusServiceUnavailable, "syncing"
+			if n.Sync != nil && n.Sync.Health() == 3 {
+				state = "leaving"
+			}
+		}
+		writeJSON(w, code, map[string]string{"status": state})
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, status(n))
+	})
+	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, status(n).Members)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		b, _ := page.ReadFile("page/index.html")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(b)
+	})
+	s := &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}}
+	go func() { _ = s.srv.Serve(ln) }()
+	log.Info("http listening", "addr", ln.Addr().String())
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops the server.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

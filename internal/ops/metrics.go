@@ -1,0 +1,188 @@
+package ops
+
+import (
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/node"
+	"github.com/contactstore/contactstore/wire"
+	gometrics "github.com/hashicorp/go-metrics"
+	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics is one node's registry.
+type Metrics struct {
+	reg   *prometheus.Registry
+	fsync prometheus.Histogram
+}
+
+// NewMetrics returns a registry with the Go runtime and process collectors
+// and the fsync histogram; Attach adds the node's own metrics.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.fsync = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "contact_fsync_duration_seconds", Help: "Duration of fsync barriers (ListAll durability, background syncs).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	m.reg.MustRegister(m.fsync, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveFsync records one fsync barrier; give it to store.Config.OnSync.
+func (m *Metrics) ObserveFsync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
+
+// Registry is the registry /metrics serves.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+var goMetricsOnce gosync.Once
+
+// Attach registers n's metrics. The first registry attached in a process
+// also receives memberlist's go-metrics (go-metrics has one global sink).
+func (m *Metrics) Attach(n *node.Node) error {
+	if err := m.reg.Register(&nodeCollector{n: n}); err != nil {
+		return err
+	}
+	var err error
+	goMetricsOnce.Do(func() {
+		var sink *gmprom.PrometheusSink
+		sink, err = gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: m.reg, Expiration: time.Minute})
+		if err == nil {
+			cfg := gometrics.DefaultConfig("contact")
+			cfg.EnableHostname, cfg.EnableRuntimeMetrics = false, false
+			_, err = gometrics.NewGlobal(cfg, sink)
+		}
+	})
+	return err
+}
+
+// nodeCollector reads the node's counters at scrape time.
+type nodeCollector struct{ n *node.Node }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	dClientFrames  = desc("contact_client_frames_total", "Client frames handled, by opcode.", "op")
+	dPeerFramesIn  = desc("contact_peer_frames_received_total", "Server frames received from peers, by opcode.", "op")
+	dChangesPushed = desc("contact_peer_changes_pushed_total", "Local changes pushed to the peer feeds.")
+	dViolations    = desc("contact_protocol_violations_total", "Connections closed for breaking the protocol, by role and reason.", "role", "reason")
+	dMerge         = desc("contact_merge_changes_total", "Changes received from peers, by merge outcome.", "result")
+	dConnsActive   = desc("contact_connections_active", "Open connections (clients and peers).")
+	dConnsAccepted = desc("contact_connections_accepted_total", "Connections accepted.")
+	dConnsRefused  = desc("contact_connections_refused_total", "Connections closed at once, by reason.", "reason")
+	dIdleClosed    = desc("contact_connections_idle_closed_total", "Connections closed by the idle timeout.")
+	dPeerUp        = desc("contact_peer_connection_up", "Whether the peer connection is up, by peer and direction.", "peer", "direction")
+	dPeerQueue     = desc("contact_peer_queue_bytes", "Bytes queued on the peer's feed.", "peer")
+	dPeerChanges   = desc("contact_peer_changes_received_total", "Changes received from the peer.", "peer")
+	dTransfers     = desc("contact_askforupdate_served_total", "AskForUpdate transfers served.")
+	dTxEntries     = desc("contact_askforupdate_entries_sent_total", "Entries sent by AskForUpdate transfers.")
+	dTxBytes       = desc("contact_askforupdate_bytes_sent_total", "Bytes sent by AskForUpdate transfers.")
+	dPulls         = desc("contact_askforupdate_pulls_total", "AskForUpdate pulls completed.")
+	dRxEntries     = desc("contact_askforupdate_entries_received_total", "Entries received by pulls.")
+	dRxBytes       = desc("contact_askforupdate_bytes_received_total", "Bytes received by pulls.")
+	dAntiEntropy   = desc("contact_anti_entropy_pulls_total", "Pulls started because digests differed.")
+	dOverflows     = desc("contact_peer_queue_overflows_total", "Peers disconnected for falling behind.")
+	dAckTimeouts   = desc("contact_replica_ack_timeouts_total", "ListAll acknowledgements that did not wait for every peer.")
+	dLive          = desc("contact_store_live_entries", "Live contacts held.")
+	dTombstones    = desc("contact_store_tombstones", "Delete markers held.")
+	dUsers         = desc("contact_store_users", "Contact books held.")
+	dClock         = desc("contact_clock", "The server's hybrid logical clock (seconds since 2024-01-01).")
+	dDigest        = desc("contact_state_digest_info", "The state digest, as a label (equal on servers that hold the same state).", "digest")
+	dHealth        = desc("contact_health_status", "HealthStatus sent in heartbeats: 1 serving, 2 syncing, 3 leaving.")
+	dReady         = desc("contact_ready", "1 once the initial transfers completed and the server is not leaving.")
+	dMLHealth      = desc("contact_memberlist_health_score", "memberlist's awareness score (0 is healthy).")
+	dMembers       = desc("contact_members", "Members known, by state.", "state")
+)
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
+		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTxEntries, dTxBytes,
+		dPulls, dRxEntries, dRxBytes, dAntiEntropy, dOverflows, dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest,
+		dHealth, dReady, dMLHealth, dMembers} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	n := c.n
+	sc := &n.Server.Counters
+	for op := wire.ClientUpdate; op <= wire.ClientListAll; op++ {
+		counter(dClientFrames, sc.ClientFrames[op].Load(), op.String())
+	}
+	for reason, v := range sc.Violations() {
+		counter(dViolations, v, "client", reason)
+	}
+	gauge(dConnsActive, float64(sc.Active.Load()))
+	counter(dConnsAccepted, sc.Accepted.Load())
+	counter(dConnsRefused, sc.RefusedLimit.Load(), "max_conns")
+	counter(dIdleClosed, sc.IdleClosed.Load())
+	st := n.Server.Store().Stats()
+	gauge(dLive, float64(st.Live))
+	gauge(dTombstones, float64(st.Tombstones))
+	gauge(dUsers, float64(st.Users))
+	gauge(dClock, float64(st.Clock))
+	gauge(dDigest, 1, fmt.Sprintf("%016x", st.Digest))
+	ready := 0.0
+	if n.Ready() {
+		ready = 1
+	}
+	gauge(dReady, ready)
+	if n.Sync == nil {
+		gauge(dHealth, float64(wire.HealthServing))
+		return
+	}
+	ss := n.Sync.Stats()
+	gauge(dHealth, float64(n.Sync.Health()))
+	for op := wire.ServerUpdate; op <= wire.ServerAskForUpdate; op++ {
+		counter(dPeerFramesIn, ss.FramesIn[op].Load(), op.String())
+	}
+	counter(dChangesPushed, ss.FramesOut.Load())
+	for reason, v := range ss.Violations() {
+		counter(dViolations, v, "peer", reason)
+	}
+	counter(dMerge, ss.Applied.Load(), "applied")
+	counter(dMerge, ss.Ignored.Load(), "ignored")
+	counter(dTransfers, ss.TransfersServed.Load())
+	counter(dTxEntries, ss.TransferEntriesTx.Load())
+	counter(dTxBytes, ss.TransferBytesTx.Load())
+	counter(dPulls, ss.PullsDone.Load())
+	counter(dRxEntries, ss.PullEntriesRx.Load())
+	counter(dRxBytes, ss.PullBytesRx.Load())
+	counter(dAntiEntropy, ss.AntiEntropyPulls.Load())
+	counter(dOverflows, ss.QueueOverflows.Load())
+	counter(dAckTimeouts, ss.BarrierTimeouts.Load())
+	for _, p := range n.Sync.Peers() {
+		gauge(dPeerUp, b2f(p.OutboundUp), p.Name, "outbound")
+		gauge(dPeerUp, b2f(p.InboundUp), p.Name, "inbound")
+		gauge(dPeerQueue, float64(p.QueueBytes), p.Name)
+		counter(dPeerChanges, p.ChangesIn, p.Name)
+	}
+	gauge(dMLHealth, float64(n.Members.HealthScore()))
+	states := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+	for _, m := range n.Members.Members() {
+		states[m.State]++
+	}
+	for _, m := range n.Members.Departed() {
+		states[m.State]++
+	}
+	for s, v := range states {
+		gauge(dMembers, float64(v), s)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
