@@ -48,7 +48,7 @@ type peerConn struct {
 	pullFrames atomic.Int64
 	pullBytes  atomic.Int64
 	changesIn  *atomic.Uint64 // the peer's cumulative count, across its connections
-	pullMu     gosync.Mutex // guards pullStart and pullReason
+	pullMu     gosync.Mutex   // guards pullStart and pullReason
 	pullStart  time.Time
 	pullReason string
 

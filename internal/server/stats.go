@@ -8,11 +8,11 @@ import (
 // Counters are the server's connection counters. Exported for /metrics and
 // tests; all fields are safe for concurrent use.
 type Counters struct {
-	Accepted      atomic.Uint64 // connections accepted
-	RefusedLimit  atomic.Uint64 // connections closed because of MaxConns
-	Active        atomic.Int64  // connections open now
+	Accepted      atomic.Uint64    // connections accepted
+	RefusedLimit  atomic.Uint64    // connections closed because of MaxConns
+	Active        atomic.Int64     // connections open now
 	ClientFrames  [4]atomic.Uint64 // client frames handled, by opcode (1 Update, 2 Delete, 3 ListAll)
-	IdleClosed    atomic.Uint64 // connections closed by the idle timeout
+	IdleClosed    atomic.Uint64    // connections closed by the idle timeout
 	violationsMu  sync.Mutex
 	violationsMap map[string]uint64
 }
