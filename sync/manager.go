@@ -67,6 +67,11 @@ type Manager struct {
 	leaving atomic.Bool
 	ready   atomic.Bool
 	started time.Time
+	// initialPulls counts connect-pulls in flight while the server is not
+	// yet ready: they run one at a time, so that after the first one a
+	// peer already holding the same state (same published digest) can be
+	// skipped instead of sending another full copy.
+	initialPulls atomic.Int32
 	// healthChanged wakes the anti-entropy loop to publish node meta at
 	// once when readiness or leaving changes.
 	healthChanged chan struct{}
@@ -220,7 +225,7 @@ func (m *Manager) dialLoop(ctx context.Context, name string) {
 		if err == nil {
 			if m.attach(c) {
 				m.log.Info("peer connection made", "peer", name, "dir", "outbound", "addr", mem.ContactAddr())
-				c.startPull("connect")
+				m.connectPull(ctx, c)
 				_ = c.run()
 				m.detach(c)
 				if time.Since(c.since) > 10*time.Second {
@@ -460,12 +465,8 @@ func (m *Manager) pullDone(c *peerConn) {
 	m.stats.PullBytesRx.Add(uint64(bytes))
 	m.log.Info("pulled state from peer", "peer", c.peer, "reason", reason, "entries", frames, "bytes", bytes,
 		"seconds", time.Since(start).Seconds())
-	m.mu.Lock()
-	if p := m.peers[c.peer]; p != nil {
-		p.pulledOnce = true
-		p.lastPullDone = time.Now()
-	}
-	m.mu.Unlock()
+	m.markPulled(c.peer)
+	m.releaseInitial(c)
 }
 
 // Barrier waits until every peer whose feed is connected has applied and
@@ -515,4 +516,56 @@ func (m *Manager) noteHealthChanged() {
 	case m.healthChanged <- struct{}{}:
 	default:
 	}
+}
+
+// connectPull starts the pull a new outbound connection owes. Until the
+// server is ready, such pulls run one at a time, and a peer whose published
+// digest equals ours once it is our turn is not pulled at all: the states
+// are the same (its later changes arrive on this connection, and
+// anti-entropy catches a stale digest). It runs the wait in the background
+// so the connection's reader starts at once.
+func (m *Manager) connectPull(ctx context.Context, c *peerConn) {
+	if m.ready.Load() {
+		c.startPull("connect")
+		return
+	}
+	go func() {
+		for !m.initialPulls.CompareAndSwap(0, 1) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.closed:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if m.ready.Load() {
+				c.startPull("connect")
+				return
+			}
+		}
+		if mem, ok := m.cl.Lookup(c.peer); ok && mem.Meta.Digest == m.st.Digest() {
+			m.initialPulls.Store(0)
+			m.log.Info("peer already holds this state (same digest): no pull needed", "peer", c.peer)
+			m.markPulled(c.peer)
+			return
+		}
+		c.holdsInitial.Store(true)
+		c.startPull("connect")
+	}()
+}
+
+// releaseInitial ends c's turn among the initial pulls, if it had it.
+func (m *Manager) releaseInitial(c *peerConn) {
+	if c.holdsInitial.Swap(false) {
+		m.initialPulls.Store(0)
+	}
+}
+
+func (m *Manager) markPulled(peer string) {
+	m.mu.Lock()
+	if p := m.peers[peer]; p != nil {
+		p.pulledOnce = true
+		p.lastPullDone = time.Now()
+	}
+	m.mu.Unlock()
 }

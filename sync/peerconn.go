@@ -44,13 +44,14 @@ type peerConn struct {
 
 	// pull state (outbound): a barrier is outstanding until the first
 	// UpdateClock after it arrives.
-	pulling    atomic.Bool
-	pullFrames atomic.Int64
-	pullBytes  atomic.Int64
-	changesIn  *atomic.Uint64 // the peer's cumulative count, across its connections
-	pullMu     gosync.Mutex   // guards pullStart and pullReason
-	pullStart  time.Time
-	pullReason string
+	pulling      atomic.Bool
+	holdsInitial atomic.Bool // this pull is the server's one initial pull in flight
+	pullFrames   atomic.Int64
+	pullBytes    atomic.Int64
+	changesIn    *atomic.Uint64 // the peer's cumulative count, across its connections
+	pullMu       gosync.Mutex   // guards pullStart and pullReason
+	pullStart    time.Time
+	pullReason   string
 
 	lastHealth atomic.Uint32
 	lastClock  atomic.Uint32 // the peer's clock, from its HeartBeat or its UpdateClock answer
@@ -153,6 +154,7 @@ func (c *peerConn) run() error {
 	go c.writeLoop()
 	err := c.readLoop()
 	c.m.describeEnd(c, err) // logged and counted before the peer sees the close
+	c.m.releaseInitial(c)
 	c.close()
 	c.wg.Wait()
 	return err
