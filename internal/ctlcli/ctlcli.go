@@ -59,7 +59,8 @@ func Command() *cobra.Command {
 	pf.StringSliceVar(&g.servers, "server", []string{"127.0.0.1:9000"}, "HOST:PORT[,HOST:PORT...] servers, tried in order")
 	pf.StringVar(&g.user, "user", os.Getenv("USER"), "whose contact book to use")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "per-operation timeout")
-	root.AddCommand(putCmd(g), delCmd(g), listCmd(g), importCmd(g), exportCmd(g), benchCmd(g))
+	root.AddCommand(putCmd(g), delCmd(g), listCmd(g), importCmd(g), exportCmd(g), benchCmd(g),
+		statusCmd(g, false), statusCmd(g, true), watchCmd(g))
 	return root
 }
 

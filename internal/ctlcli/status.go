@@ -1,0 +1,149 @@
+package ctlcli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/ops"
+	"github.com/spf13/cobra"
+)
+
+// fetchStatus reads /v1/status from the first reachable --http address.
+func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (ops.Status, error) {
+	var errs []string
+	client := &http.Client{Timeout: timeout}
+	for _, a := range addrs {
+		url := "http://" + strings.TrimPrefix(a, "http://") + "/v1/status"
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		res, err := client.Do(req)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		var st ops.Status
+		err = json.NewDecoder(res.Body).Decode(&st)
+		res.Body.Close()
+		if err == nil && res.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", url, res.Status)
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		return st, nil
+	}
+	return ops.Status{}, fmt.Errorf("no HTTP endpoint answered: %s", strings.Join(errs, "; "))
+}
+
+func printStatus(w io.Writer, st ops.Status, withSummary bool) {
+	if withSummary {
+		fmt.Fprintf(w, "%s: %s, %d contacts in %d books, %d tombstones, clock %d, digest %s\n\n",
+			st.Name, st.Health, st.Live, st.Users, st.Tombstones, st.Clock, st.Digest)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tSTATE\tHEALTH\tCLOCK\tDIGEST\tIN SYNC\tLINKS OUT/IN\tQUEUE\tLAST HEARD\tCONTACT")
+	for _, m := range st.Members {
+		name, links, heard, queue := m.Name, "-", "-", "-"
+		if m.Self {
+			name += " (this)"
+		} else {
+			links = upDown(m.OutboundUp) + "/" + upDown(m.InboundUp)
+			queue = fmt.Sprint(m.QueueBytes)
+		}
+		if m.HeardSecondsAgo >= 0 {
+			heard = fmt.Sprintf("%.1fs ago", m.HeardSecondsAgo)
+		}
+		sync := "yes"
+		if !m.InSync {
+			sync = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.State, m.Health, m.Clock, m.Digest, sync, links, queue, heard, m.ContactAddr)
+	}
+	_ = tw.Flush()
+}
+
+func upDown(b bool) string {
+	if b {
+		return "up"
+	}
+	return "down"
+}
+
+type statusFlags struct {
+	http     []string
+	asJSON   bool
+	interval time.Duration
+}
+
+func (f *statusFlags) bind(cmd *cobra.Command, withInterval bool) {
+	cmd.Flags().StringSliceVar(&f.http, "http", []string{"127.0.0.1:8080"}, "HOST:PORT[,...] of the servers' --http endpoints, tried in order")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	if withInterval {
+		cmd.Flags().DurationVar(&f.interval, "interval", time.Second, "refresh interval")
+	}
+}
+
+func statusCmd(g *globals, membersOnly bool) *cobra.Command {
+	f := &statusFlags{}
+	use, short := "status", "Show this server and the cluster as it sees it (needs --http)"
+	if membersOnly {
+		use, short = "members", "List the cluster's members as one server sees them (needs --http)"
+	}
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			st, err := fetchStatus(context.Background(), f.http, g.timeout)
+			if err != nil {
+				return err
+			}
+			if f.asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				if membersOnly {
+					return enc.Encode(st.Members)
+				}
+				return enc.Encode(st)
+			}
+			printStatus(g.stdout, st, !membersOnly)
+			return nil
+		},
+	}
+	f.bind(cmd, false)
+	return cmd
+}
+
+func watchCmd(g *globals) *cobra.Command {
+	f := &statusFlags{}
+	cmd := &cobra.Command{
+		Use: "watch", Short: "Refresh the status table until interrupted (needs --http)", Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			for {
+				st, err := fetchStatus(ctx, f.http, g.timeout)
+				fmt.Fprint(g.stdout, "\033[H\033[2J") // home, clear
+				if err != nil {
+					fmt.Fprintf(g.stdout, "%s  %v\n", time.Now().Format("15:04:05"), err)
+				} else {
+					fmt.Fprintf(g.stdout, "%s  every %v, Ctrl-C to stop\n", time.Now().Format("15:04:05"), f.interval)
+					printStatus(g.stdout, st, true)
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(f.interval):
+				}
+			}
+		},
+	}
+	f.bind(cmd, true)
+	return cmd
+}
