@@ -32,3 +32,14 @@ clean:
 .PHONY: chaos
 chaos:
 	CHAOS_DURATION=10m $(GO) test ./internal/chaos -run TestChaos -count=1 -v -timeout 20m
+
+# The container image: static binaries, then FROM scratch around them.
+IMAGE ?= contactstore/contact-server:dev
+.PHONY: image chaos-compose
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/contact-server ./cmd/contactctl
+	docker build -t $(IMAGE) .
+
+# Chaos against the Compose cluster: kill/restart, a cut-off minority, scale 3->6->3.
+chaos-compose: image
+	$(GO) test ./internal/composetest -run TestCompose -count=1 -v -timeout 20m

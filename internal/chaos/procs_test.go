@@ -31,6 +31,7 @@ type server struct {
 	logPath string
 	mu      gosync.Mutex
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the running process has been reaped
 }
 
 func (s *server) addr() string       { return net.JoinHostPort(s.ip, contactPort) }
@@ -97,9 +98,10 @@ func (c *cluster) start(s *server) {
 	require.NoError(c.t, err)
 	cmd.Stderr, cmd.Stdout = f, f
 	require.NoError(c.t, cmd.Start())
-	go func() { _ = cmd.Wait(); _ = f.Close() }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = f.Close(); close(exited) }()
 	s.mu.Lock()
-	s.cmd = cmd
+	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
 }
 
@@ -110,11 +112,10 @@ func (c *cluster) kill(s *server) bool {
 		return false
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	for range 500 { // the process is gone once its port is free again
-		if s.cmd.ProcessState != nil || syscall.Kill(s.cmd.Process.Pid, 0) != nil {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
+	select { // reaped: its ports are free again
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		c.t.Errorf("%s did not exit after SIGKILL", s.name)
 	}
 	s.cmd = nil
 	return true

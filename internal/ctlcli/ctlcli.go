@@ -60,7 +60,7 @@ func Command() *cobra.Command {
 	pf.StringVar(&g.user, "user", os.Getenv("USER"), "whose contact book to use")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "per-operation timeout")
 	root.AddCommand(putCmd(g), delCmd(g), listCmd(g), importCmd(g), exportCmd(g), benchCmd(g),
-		statusCmd(g, false), statusCmd(g, true), watchCmd(g))
+		statusCmd(g, false), statusCmd(g, true), watchCmd(g), healthCmd(g))
 	return root
 }
 

@@ -147,3 +147,29 @@ func watchCmd(g *globals) *cobra.Command {
 	f.bind(cmd, true)
 	return cmd
 }
+
+// healthCmd exits 0 when the server's /readyz says ready: the container
+// health check (a FROM-scratch image has no curl).
+func healthCmd(g *globals) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use: "health", Short: "Exit 0 if the server at --http is ready (serving), 1 otherwise", Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			client := &http.Client{Timeout: g.timeout}
+			res, err := client.Get("http://" + strings.TrimPrefix(addr, "http://") + "/readyz")
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			var body struct{ Status string }
+			_ = json.NewDecoder(res.Body).Decode(&body)
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("not ready: %s", body.Status)
+			}
+			fmt.Fprintln(g.stdout, body.Status)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "http", "127.0.0.1:8080", "HOST:PORT of the server's --http endpoint")
+	return cmd
+}

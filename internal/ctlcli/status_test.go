@@ -38,4 +38,11 @@ func TestStatusAndMembers(t *testing.T) {
 
 	_, _, err = run(t, "status", "--http="+deadAddr(t))
 	require.ErrorContains(t, err, "no HTTP endpoint answered")
+
+	out, _, err = run(t, "health", "--http="+h.Node(1).HTTPAddr)
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", out)
+	h.Node(1).Node.Sync.SetLeaving()
+	_, _, err = run(t, "health", "--http="+h.Node(1).HTTPAddr)
+	require.ErrorContains(t, err, "not ready: leaving")
 }
