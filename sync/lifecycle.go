@@ -113,8 +113,8 @@ func (m *Manager) Peers() []PeerStatus {
 			if at := c.lastHBAt.Load(); at > 0 && time.Unix(0, at).After(ps.LastHeard) {
 				ps.LastHeard = time.Unix(0, at)
 				ps.LastHealth = wire.Health(c.lastHealth.Load())
-				ps.LastClock = c.lastClock.Load()
 			}
+			ps.LastClock = max(ps.LastClock, c.lastClock.Load())
 		}
 		if p.in != nil {
 			ps.QueueBytes = p.in.q.depth()

@@ -206,7 +206,9 @@ func (c *peerConn) readLoop() error {
 			}
 		case wire.ServerHeartBeat:
 			c.lastHealth.Store(uint32(f.Health))
-			c.lastClock.Store(f.Clock)
+			if f.Clock != 0 { // 0 is a barrier, not the peer's clock; its answers tell us that
+				c.lastClock.Store(f.Clock)
+			}
 			c.lastHBAt.Store(time.Now().UnixNano())
 			if mine := st.Clock(); mine >= f.Clock {
 				// Commit first: the answer tells the sender that every

@@ -9,137 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/client"
 	"github.com/stretchr/testify/require"
 )
-
-// op is one change a writer made, and whether a ListAll acknowledged it.
-type op struct {
-	contact string
-	phone   string // "" for a delete
-	acked   bool
-}
-
-// writer owns one user's book: it creates contacts with fresh names and
-// deletes some of them, acknowledging with ListAll every few ops, and fails
-// over to the next server when one dies. Every key is written at most
-// twice (create, then maybe delete), so the expected final state is exact.
-type writer struct {
-	user    string
-	servers []string
-	rng     *rand.Rand
-	ops     []op
-	reconn  int
-}
-
-func (w *writer) run(ctx context.Context) {
-	opts := client.DefaultOptions()
-	opts.DialTimeout, opts.IOTimeout = 300*time.Millisecond, 3*time.Second
-	var cl *client.Client
-	pending := 0 // ops since the last ack
-	seq := 0
-	live := []int{} // indexes of created, not yet deleted contacts
-	for ctx.Err() == nil {
-		if cl == nil {
-			start := w.rng.IntN(len(w.servers))
-			order := append(append([]string{}, w.servers[start:]...), w.servers[:start]...)
-			c, err := client.Dial(ctx, order, w.user, opts)
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			cl, pending = c, 0
-			w.reconn++
-		}
-		var err error
-		if len(live) > 0 && w.rng.IntN(4) == 0 {
-			// Half the deletes hit one of the newest contacts: a rewrite in
-			// the same second pushes the server's clock ahead of wall time,
-			// which is what makes a failover delete risky.
-			k := w.rng.IntN(len(live))
-			if w.rng.IntN(2) == 0 {
-				k = len(live) - 1 - w.rng.IntN(min(5, len(live)))
-			}
-			idx := live[k]
-			live = append(live[:k], live[k+1:]...)
-			err = cl.Delete(w.ops[idx].contact)
-			w.ops = append(w.ops, op{contact: w.ops[idx].contact})
-		} else {
-			seq++
-			name := fmt.Sprintf("c%06d", seq)
-			err = cl.Update(name, fmt.Sprint(seq))
-			w.ops = append(w.ops, op{contact: name, phone: fmt.Sprint(seq)})
-			live = append(live, len(w.ops)-1)
-		}
-		pending++
-		if err == nil && pending >= 5 {
-			if _, err = cl.List(); err == nil {
-				for i := len(w.ops) - pending; i < len(w.ops); i++ {
-					w.ops[i].acked = true
-				}
-				pending = 0
-				time.Sleep(time.Duration(w.rng.IntN(20)) * time.Millisecond)
-			}
-		}
-		if err != nil {
-			_ = cl.Close()
-			cl = nil
-		}
-	}
-	if cl != nil {
-		if _, err := cl.List(); err == nil {
-			for i := len(w.ops) - pending; i < len(w.ops); i++ {
-				w.ops[i].acked = true
-			}
-		}
-		_ = cl.Close()
-	}
-}
-
-// check compares a converged book with the writer's history: every
-// acknowledged create that was not deleted is present with its value,
-// every acknowledged delete is absent (no resurrection), and keys whose
-// last op was not acknowledged may be either way.
-func (w *writer) check(book map[string]string) (lost, resurrected int, msgs []string) {
-	last := map[string]op{}
-	for _, o := range w.ops {
-		last[o.contact] = o
-	}
-	for name, o := range last {
-		got, present := book[name]
-		switch {
-		case o.phone != "" && o.acked && (!present || got != o.phone):
-			lost++
-			msgs = append(msgs, fmt.Sprintf("%s/%s: acknowledged %q, found %q (present %v)", w.user, name, o.phone, got, present))
-		case o.phone == "" && o.acked && present:
-			resurrected++
-			msgs = append(msgs, fmt.Sprintf("%s/%s: acknowledged delete, found %q", w.user, name, got))
-		}
-	}
-	for name := range book {
-		if _, ok := last[name]; !ok {
-			msgs = append(msgs, fmt.Sprintf("%s/%s: never written, found", w.user, name))
-			lost++
-		}
-	}
-	return lost, resurrected, msgs
-}
-
-// badKeys lists "user/contact" of every key check would complain about.
-func (w *writer) badKeys(book map[string]string) []string {
-	last := map[string]op{}
-	for _, o := range w.ops {
-		last[o.contact] = o
-	}
-	var out []string
-	for name, o := range last {
-		_, present := book[name]
-		if o.acked && (o.phone == "") == present {
-			out = append(out, w.user+"/"+name)
-		}
-	}
-	return out
-}
 
 func chaosDuration(t *testing.T) time.Duration {
 	if v := os.Getenv("CHAOS_DURATION"); v != "" {
@@ -165,13 +36,13 @@ func TestChaosKillAndRestart(t *testing.T) {
 		addrs = append(addrs, s.addr())
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	var writers []*writer
+	var writers []*Writer
 	var wg gosync.WaitGroup
 	for i := range 5 {
-		w := &writer{user: fmt.Sprintf("user-%d", i), servers: addrs, rng: rand.New(rand.NewPCG(uint64(i), 42))}
+		w := NewWriter(fmt.Sprintf("user-%d", i), addrs, uint64(i))
 		writers = append(writers, w)
 		wg.Add(1)
-		go func() { defer wg.Done(); w.run(ctx) }()
+		go func() { defer wg.Done(); w.Run(ctx) }()
 	}
 
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -218,7 +89,7 @@ func TestChaosKillAndRestart(t *testing.T) {
 		for _, w := range writers {
 			var first map[string]string
 			for i, s := range c.servers {
-				b, ok := list(s, w.user)
+				b, ok := list(s, w.User)
 				if !ok || (i > 0 && fmt.Sprint(b) != fmt.Sprint(first)) {
 					same = false
 					break
@@ -228,7 +99,7 @@ func TestChaosKillAndRestart(t *testing.T) {
 			if !same {
 				break
 			}
-			books[w.user] = first
+			books[w.User] = first
 		}
 		if same {
 			break
@@ -243,23 +114,18 @@ func TestChaosKillAndRestart(t *testing.T) {
 	var writes, acked, lost, resurrected, reconnects int
 	var bad []string
 	for _, w := range writers {
-		l, r, msgs := w.check(books[w.user])
+		l, r, msgs := w.Check(books[w.User])
 		lost += l
 		resurrected += r
 		for _, m := range msgs {
 			t.Error(m)
 		}
-		bad = append(bad, w.badKeys(books[w.user])...)
-		writes += len(w.ops)
-		reconnects += w.reconn
-		for _, o := range w.ops {
-			if o.acked {
-				acked++
-			}
-		}
+		bad = append(bad, w.BadKeys(books[w.User])...)
+		wr, ac, rc := w.Stats()
+		writes, acked, reconnects = writes+wr, acked+ac, reconnects+rc
 	}
-	fmt.Printf("chaos kill-restart: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d converge=%.2fs\n",
-		faults, writes, acked, reconnects, lost, resurrected, converge.Seconds())
+	Summary(fmt.Sprintf("chaos kill-restart: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d converge=%.2fs",
+		faults, writes, acked, reconnects, lost, resurrected, converge.Seconds()))
 	if len(bad) > 0 {
 		c.dumpEntries(bad[:min(len(bad), 8)])
 	}
