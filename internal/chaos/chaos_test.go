@@ -81,34 +81,12 @@ func TestChaosKillAndRestart(t *testing.T) {
 	}
 
 	// Converged: every server lists the same book for every user.
-	var books map[string]map[string]string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		books = map[string]map[string]string{}
-		same := true
-		for _, w := range writers {
-			var first map[string]string
-			for i, s := range c.servers {
-				b, ok := list(s, w.User)
-				if !ok || (i > 0 && fmt.Sprint(b) != fmt.Sprint(first)) {
-					same = false
-					break
-				}
-				first = b
-			}
-			if !same {
-				break
-			}
-			books[w.User] = first
-		}
-		if same {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("servers did not converge within 60s of the last fault")
-		}
-		time.Sleep(100 * time.Millisecond)
+	var users []string
+	for _, w := range writers {
+		users = append(users, w.User)
 	}
+	books, _, err := Converge(addrs, users, 60*time.Second)
+	require.NoError(t, err, "after the last fault")
 	converge := time.Since(lastFault)
 
 	var writes, acked, lost, resurrected, reconnects int

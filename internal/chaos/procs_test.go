@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/client"
 	"github.com/contactstore/contactstore/store"
 	"github.com/stretchr/testify/require"
 )
@@ -127,31 +125,11 @@ func (s *server) running() bool {
 	return s.cmd != nil
 }
 
-// list reads user's book from s; ok is false if s does not answer.
-func list(s *server, user string) (map[string]string, bool) {
-	opts := client.DefaultOptions()
-	opts.DialTimeout, opts.IOTimeout = 500*time.Millisecond, 5*time.Second
-	cl, err := client.Dial(context.Background(), []string{s.addr()}, user, opts)
-	if err != nil {
-		return nil, false
-	}
-	defer cl.Close()
-	got, err := cl.List()
-	if err != nil {
-		return nil, false
-	}
-	m := make(map[string]string, len(got))
-	for _, g := range got {
-		m[g.Name] = g.Phone
-	}
-	return m, true
-}
-
 func (c *cluster) waitServing(d time.Duration) {
 	deadline := time.Now().Add(d)
 	for _, s := range c.servers {
 		for {
-			if _, ok := list(s, "probe"); ok {
+			if _, ok := Book(s.addr(), "probe"); ok {
 				break
 			}
 			if time.Now().After(deadline) {

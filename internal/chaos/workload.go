@@ -209,3 +209,55 @@ func Summary(line string) {
 		}
 	}
 }
+
+// Book lists user's book on the server at addr; ok is false if it does
+// not answer.
+func Book(addr, user string) (map[string]string, bool) {
+	opts := client.DefaultOptions()
+	opts.DialTimeout, opts.IOTimeout = 500*time.Millisecond, 3*time.Second
+	c, err := client.Dial(context.Background(), []string{addr}, user, opts)
+	if err != nil {
+		return nil, false
+	}
+	defer c.Close()
+	got, err := c.List()
+	if err != nil {
+		return nil, false
+	}
+	m := make(map[string]string, len(got))
+	for _, g := range got {
+		m[g.Name] = g.Phone
+	}
+	return m, true
+}
+
+// Converge waits up to d until every server in addrs lists the same book
+// for every user, and returns the books and how long it waited.
+func Converge(addrs, users []string, d time.Duration) (map[string]map[string]string, time.Duration, error) {
+	start := time.Now()
+	for {
+		books, same := map[string]map[string]string{}, true
+		for _, u := range users {
+			var first map[string]string
+			for i, a := range addrs {
+				b, ok := Book(a, u)
+				if !ok || (i > 0 && fmt.Sprint(b) != fmt.Sprint(first)) {
+					same = false
+					break
+				}
+				first = b
+			}
+			if !same {
+				break
+			}
+			books[u] = first
+		}
+		if same {
+			return books, time.Since(start), nil
+		}
+		if time.Since(start) > d {
+			return nil, time.Since(start), fmt.Errorf("servers did not list identical books within %v", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

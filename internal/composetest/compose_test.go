@@ -86,7 +86,8 @@ func TestCompose(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		stop()
-		books, _ := converge(t, contactAddrs, users(ws), 15*time.Second)
+		books, _, err := chaos.Converge(contactAddrs, users(ws), 15*time.Second)
+		require.NoError(t, err)
 		verify(t, "kill-restart", faults, ws, books, time.Since(lastFault), "")
 	})
 
@@ -111,7 +112,8 @@ func TestCompose(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		stop()
 		all := append(append([]*chaos.Writer{}, ws...), minority.Writer())
-		books, _ := converge(t, contactAddrs, users(all), 15*time.Second)
+		books, _, err := chaos.Converge(contactAddrs, users(all), 15*time.Second)
+		require.NoError(t, err)
 		verify(t, "partition", 1, all, books, time.Since(healed), fmt.Sprintf(" cut_off=%v", partitionFor()))
 	})
 
@@ -131,7 +133,8 @@ func TestCompose(t *testing.T) {
 		e.waitReady(https, 60*time.Second)
 		time.Sleep(2 * time.Second)
 		stop()
-		books, _ := converge(t, append(append([]string{}, contactAddrs...), addrs...), users(ws), 15*time.Second)
+		books, _, err := chaos.Converge(append(append([]string{}, contactAddrs...), addrs...), users(ws), 15*time.Second)
+		require.NoError(t, err)
 		verify(t, "scale-out 3->6", 3, ws, books, time.Since(scaled), "")
 
 		ws2, stop2 := writers(3, "scalein", contactAddrs)
@@ -140,7 +143,8 @@ func TestCompose(t *testing.T) {
 		shrunk := time.Now()
 		time.Sleep(time.Second)
 		stop2()
-		books, _ = converge(t, contactAddrs, users(append(ws, ws2...)), 15*time.Second)
+		books, _, err = chaos.Converge(contactAddrs, users(append(ws, ws2...)), 15*time.Second)
+		require.NoError(t, err)
 		verify(t, "scale-in 6->3", 3, append(ws, ws2...), books, time.Since(shrunk), "")
 	})
 }

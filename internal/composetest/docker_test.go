@@ -2,7 +2,6 @@ package composetest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/client"
 	"github.com/stretchr/testify/require"
 )
 
@@ -146,58 +144,6 @@ func (e *env) waitReady(addrs []string, d time.Duration) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-	}
-}
-
-// book lists user's book on one server; ok is false if it does not answer.
-func book(addr, user string) (map[string]string, bool) {
-	opts := client.DefaultOptions()
-	opts.DialTimeout, opts.IOTimeout = 500*time.Millisecond, 3*time.Second
-	c, err := client.Dial(context.Background(), []string{addr}, user, opts)
-	if err != nil {
-		return nil, false
-	}
-	defer c.Close()
-	got, err := c.List()
-	if err != nil {
-		return nil, false
-	}
-	m := map[string]string{}
-	for _, g := range got {
-		m[g.Name] = g.Phone
-	}
-	return m, true
-}
-
-// converge waits until every address lists the same book for every user,
-// and returns the books and how long it took.
-func converge(t *testing.T, addrs, users []string, d time.Duration) (map[string]map[string]string, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	for {
-		books, same := map[string]map[string]string{}, true
-		for _, u := range users {
-			var first map[string]string
-			for i, a := range addrs {
-				b, ok := book(a, u)
-				if !ok || (i > 0 && fmt.Sprint(b) != fmt.Sprint(first)) {
-					same = false
-					break
-				}
-				first = b
-			}
-			if !same {
-				break
-			}
-			books[u] = first
-		}
-		if same {
-			return books, time.Since(start)
-		}
-		if time.Since(start) > d {
-			t.Fatalf("members did not list identical books within %v", d)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

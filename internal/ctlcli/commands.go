@@ -68,11 +68,8 @@ func listCmd(g *globals) *cobra.Command {
 			if err := g.checkUser(); err != nil {
 				return err
 			}
-			var got []client.Contact
-			if err := g.withFailover(func(c *client.Client) (err error) {
-				got, err = c.List()
-				return err
-			}); err != nil {
+			got, err := g.book()
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -102,11 +99,8 @@ func exportCmd(g *globals) *cobra.Command {
 			if err := g.checkUser(); err != nil {
 				return err
 			}
-			var got []client.Contact
-			if err := g.withFailover(func(c *client.Client) (err error) {
-				got, err = c.List()
-				return err
-			}); err != nil {
+			got, err := g.book()
+			if err != nil {
 				return err
 			}
 			w := csv.NewWriter(g.stdout)
@@ -198,4 +192,14 @@ func readCSV(path string) ([][2]string, error) {
 		rows = append(rows, [2]string{rec[0], rec[1]})
 	}
 	return rows, nil
+}
+
+// book lists the user's contacts from the first server that answers.
+func (g *globals) book() ([]client.Contact, error) {
+	var got []client.Contact
+	err := g.withFailover(func(c *client.Client) (err error) {
+		got, err = c.List()
+		return err
+	})
+	return got, err
 }
