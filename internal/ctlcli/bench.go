@@ -13,10 +13,21 @@ import (
 )
 
 func benchCmd(g *globals) *cobra.Command {
+	var servers []string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Generate load and measure the servers",
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmd.Root().PersistentPreRunE(cmd, args); err != nil {
+				return err
+			}
+			if len(servers) > 0 { // --servers is the bench spelling of --server
+				g.servers = servers
+			}
+			return nil
+		},
 	}
+	cmd.PersistentFlags().StringSliceVar(&servers, "servers", nil, "HOST:PORT[,...] to load (default: --server)")
 	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g), benchReplicationCmd(g))
 	return cmd
 }
@@ -53,7 +64,7 @@ func benchIngestCmd(g *globals) *cobra.Command {
 					"seconds": res.Elapsed.Seconds(), "updates_per_sec": res.Rate, "mb_per_sec": res.MBPerSec,
 				})
 			}
-			fmt.Fprintf(g.stdout, "ingest: %d updates over %d conns in %.2fs = %.0f updates/s (%.1f MB/s), all confirmed by ListAll\n",
+			fmt.Fprintf(g.stdout, "ingest: %d changes over %d conns in %.2fs = %.0f changes/s (%.1f MB/s), all confirmed by ListAll\n",
 				res.Updates, cfg.Conns, res.Elapsed.Seconds(), res.Rate, res.MBPerSec)
 			return nil
 		},
@@ -65,6 +76,8 @@ func benchIngestCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.PerConn, "count", cfg.PerConn, "updates per connection")
 	f.DurationVar(&cfg.Duration, "duration", 0, "run for this long instead of --count")
 	f.IntVar(&cfg.ValueSize, "value-size", cfg.ValueSize, "phone number length in bytes (1..19)")
+	f.IntVar(&cfg.Rate, "rate", 0, "total changes per second over all connections (0: as fast as possible)")
+	f.Float64Var(&cfg.DeleteRatio, "delete-ratio", 0, "fraction of changes that are Deletes (0..1)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
@@ -129,6 +142,7 @@ func benchReplicationCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(g.stdout).Encode(map[string]any{
 					"mode": "replication", "rate": cfg.Rate, "sent": res.Sent, "seen": res.Seen, "missing": res.Missing,
 					"p50_ms": ms(h.Quantile(0.5)), "p90_ms": ms(h.Quantile(0.9)), "p99_ms": ms(h.Quantile(0.99)), "max_ms": ms(h.Max()),
+					"cdf": h.CDF(),
 				})
 			}
 			fmt.Fprintf(g.stdout, "replication: %d changes at %d/s to %d readers: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  (missing %d)\n",

@@ -71,3 +71,18 @@ func (h *Histogram) Merge(o *Histogram) {
 	h.n += o.n
 	h.max = max(h.max, o.max)
 }
+
+// CDF returns (milliseconds, fraction of values at or below) for every
+// non-empty bucket, for plotting the distribution.
+func (h *Histogram) CDF() [][2]float64 {
+	var out [][2]float64
+	var seen uint64
+	for b, c := range h.counts {
+		if c == 0 {
+			continue
+		}
+		seen += c
+		out = append(out, [2]float64{float64(valueOf(b)) / 1000, float64(seen) / float64(h.n)})
+	}
+	return out
+}

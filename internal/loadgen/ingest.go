@@ -31,6 +31,12 @@ type IngestConfig struct {
 	Duration time.Duration
 	// ValueSize is the phone number length (1..19).
 	ValueSize int
+	// Rate caps the total changes per second over all connections (0: as
+	// fast as possible).
+	Rate int
+	// DeleteRatio is the fraction of changes that are Deletes (0..1); they
+	// delete contacts the same connection wrote earlier.
+	DeleteRatio float64
 	// Progress, if set, is called about every 500 ms with the running total.
 	Progress func(sent uint64, elapsed time.Duration)
 }
@@ -49,19 +55,28 @@ type IngestResult struct {
 	Errors   int
 }
 
-// prepare encodes one block of Updates that a connection writes again and
-// again: writing is then a single syscall per block.
-func prepare(conn, contacts, valueSize int) []byte {
+// prepare encodes one block of changes that a connection writes again and
+// again, so that writing is a single syscall per block: Updates of
+// `contacts` contacts, with a Delete of an earlier one in place of an
+// Update at the given ratio. It returns the block and its frame count.
+func prepare(conn, contacts, valueSize int, deleteRatio float64) ([]byte, int) {
 	phone := []byte(strings.Repeat("5", valueSize))
 	buf := make([]byte, 0, contacts*wire.ClientUpdateSize)
+	deletes := 0.0
 	for j := range contacts {
 		var err error
-		buf, err = wire.AppendClientUpdate(buf, fmt.Appendf(nil, "contact-%d-%07d", conn, j), phone)
+		deletes += deleteRatio
+		if deletes >= 1 && j > 0 {
+			deletes--
+			buf, err = wire.AppendClientDelete(buf, fmt.Appendf(nil, "contact-%d-%07d", conn, j-1))
+		} else {
+			buf, err = wire.AppendClientUpdate(buf, fmt.Appendf(nil, "contact-%d-%07d", conn, j), phone)
+		}
 		if err != nil {
 			panic(err) // sizes are checked by Validate
 		}
 	}
-	return buf
+	return buf, contacts
 }
 
 // Validate reports the first setting that cannot work.
@@ -75,6 +90,10 @@ func (c IngestConfig) Validate() error {
 		return fmt.Errorf("set a count per connection or a duration")
 	case c.ValueSize < 1 || c.ValueSize > wire.MaxPhoneLen:
 		return fmt.Errorf("value size must be 1..%d", wire.MaxPhoneLen)
+	case c.DeleteRatio < 0 || c.DeleteRatio > 1:
+		return fmt.Errorf("delete ratio must be between 0 and 1")
+	case c.Rate < 0:
+		return fmt.Errorf("rate must not be negative")
 	}
 	return nil
 }
@@ -95,7 +114,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestResult, error) {
 	}
 	blocks := make([][]byte, cfg.Conns)
 	for i := range blocks {
-		blocks[i] = prepare(i, cfg.Contacts, cfg.ValueSize)
+		blocks[i], _ = prepare(i, cfg.Contacts, cfg.ValueSize, cfg.DeleteRatio)
 	}
 	var sent atomic.Uint64
 	var errCount atomic.Int64
@@ -133,33 +152,63 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestResult, error) {
 	el := time.Since(start)
 	n := sent.Load()
 	res := IngestResult{Updates: n, Elapsed: el, Rate: float64(n) / el.Seconds(),
-		MBPerSec: float64(n) * wire.ClientUpdateSize / el.Seconds() / 1e6, Errors: int(errCount.Load())}
+		MBPerSec: float64(n) * wire.ClientUpdateSize / el.Seconds() / 1e6, Errors: int(errCount.Load())} // Deletes are 20 bytes shorter: MB/s is an upper bound with --delete-ratio
 	return res, firstErr
+}
+
+// frameEnds returns the end offset of every frame of a prepared block.
+func frameEnds(block []byte) []int {
+	var ends []int
+	for off := 0; off < len(block); {
+		if block[off] == byte(wire.ClientDelete) {
+			off += wire.ClientDeleteSize
+		} else {
+			off += wire.ClientUpdateSize
+		}
+		ends = append(ends, off)
+	}
+	return ends
 }
 
 func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestConfig, start time.Time, sent *atomic.Uint64) error {
 	w := c.RawWriter()
-	perBlock := len(block) / wire.ClientUpdateSize
-	left := cfg.PerConn
+	ends := frameEnds(block)
+	perBlock := len(ends)
+	// With a rate, each connection sends its share in small slices.
+	slice := perBlock
+	var perConnRate float64
+	if cfg.Rate > 0 {
+		perConnRate = float64(cfg.Rate) / float64(cfg.Conns)
+		slice = max(1, min(perBlock, int(perConnRate/100))) // about 100 writes a second
+	}
+	left, done, pos := cfg.PerConn, 0, 0
 	for ctx.Err() == nil {
 		if cfg.Duration > 0 && time.Since(start) >= cfg.Duration {
 			break
 		}
-		b := block
+		n := min(slice, perBlock-pos)
 		if cfg.Duration <= 0 {
 			if left <= 0 {
 				break
 			}
-			if left < perBlock {
-				b = block[:left*wire.ClientUpdateSize]
-			}
+			n = min(n, left)
 		}
-		if _, err := w.Write(b); err != nil {
+		from := 0
+		if pos > 0 {
+			from = ends[pos-1]
+		}
+		if _, err := w.Write(block[from:ends[pos+n-1]]); err != nil {
 			return err
 		}
-		n := len(b) / wire.ClientUpdateSize
+		pos = (pos + n) % perBlock
 		left -= n
+		done += n
 		sent.Add(uint64(n))
+		if perConnRate > 0 {
+			if wait := time.Until(start.Add(time.Duration(float64(done) / perConnRate * float64(time.Second)))); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 	}
 	// ListAll: every Update above is applied and durable once it answers.
 	return c.ListFunc(func(_, _ []byte) {})
