@@ -32,6 +32,13 @@ type Config struct {
 	Meta Meta
 	// EventQueue bounds the membership events waiting for the consumer.
 	EventQueue int
+	// Keys encrypt gossip (AES with 16, 24 or 32-byte keys); the first is
+	// used to encrypt, all are tried to decrypt (key rotation). Empty: no
+	// encryption. A member with another key cannot join.
+	Keys [][]byte
+	// Label is prepended to every gossip message and checked on receipt,
+	// so that clusters sharing a network stay apart.
+	Label string
 	// Tune, if set, adjusts the memberlist config last (tests use it for
 	// fast timings and in-memory transports).
 	Tune func(*memberlist.Config)
@@ -61,6 +68,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := profileConfig(c.Profile); err != nil {
 		return err
+	}
+	for i, k := range c.Keys {
+		if l := len(k); l != 16 && l != 24 && l != 32 {
+			return fmt.Errorf("membership: gossip key %d is %d bytes; it must be 16, 24 or 32", i+1, l)
+		}
 	}
 	if c.RejoinInterval <= 0 || c.JoinBackoffMax <= 0 || c.EventQueue <= 0 {
 		return errors.New("membership: rejoin interval, join backoff and event queue must be positive")

@@ -107,6 +107,15 @@ func New(cfg Config) (*Membership, error) {
 	mlc.Events = (*eventDelegate)(m)
 	mlc.LogOutput = nil
 	mlc.Logger = log.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("membership: gossip keyring: %w", err)
+		}
+		mlc.Keyring = kr
+		mlc.GossipVerifyIncoming, mlc.GossipVerifyOutgoing = true, true
+	}
+	mlc.Label = cfg.Label
 	// A member restarted with a new address (a container) may take its name
 	// back once the old incarnation has been dead this long.
 	mlc.DeadNodeReclaimTime = 5 * time.Second

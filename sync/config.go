@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -46,6 +47,9 @@ type Config struct {
 	LocalIP net.IP
 	// Dialer replaces TCP dialing (TLS, tests).
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// TLS, if set, wraps every dialed peer connection; ServerName is set to
+	// the member's name, so the peer's certificate must name it.
+	TLS *tls.Config
 	// AllowPeer, if set, is asked before accepting a role-Server hello
 	// (tests use it to cut the network).
 	AllowPeer func(name string, remote net.Addr) bool

@@ -3,6 +3,7 @@ package sync
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -269,6 +270,16 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
+	if m.cfg.TLS != nil {
+		tcfg := m.cfg.TLS.Clone()
+		tcfg.ServerName = mem.Name // the peer's certificate must name the member we mean
+		tc := tls.Client(conn, tcfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", mem.Name, err)
+		}
+		conn = tc
+	}
 	hello, _ := wire.AppendHello(nil, wire.RoleServer, []byte(m.cfg.Name))
 	if _, err := conn.Write(hello); err != nil {
 		_ = conn.Close()

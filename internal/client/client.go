@@ -9,6 +9,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,21 @@ type Options struct {
 	IOTimeout time.Duration
 	// Dialer replaces net.Dialer (TLS, tests); nil uses TCP.
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// TLSDialer returns a Dialer that speaks TLS with cfg, verifying the
+// server's certificate against serverName, or the address's host when
+// serverName is empty.
+func TLSDialer(cfg *tls.Config, serverName string) func(ctx context.Context, addr string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		c := cfg.Clone()
+		c.ServerName = serverName
+		if c.ServerName == "" {
+			c.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		d := tls.Dialer{Config: c}
+		return d.DialContext(ctx, "tcp", addr)
+	}
 }
 
 // DefaultOptions returns the defaults.

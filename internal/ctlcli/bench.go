@@ -40,7 +40,7 @@ func benchIngestCmd(g *globals) *cobra.Command {
 		Short: "Pipelined Updates from many connections, then a ListAll each to confirm",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Servers = g.servers
+			cfg.Servers, cfg.Dialer = g.servers, g.dialer
 			if cmd.Flags().Changed("duration") && !cmd.Flags().Changed("count") {
 				cfg.PerConn = 0
 			}
@@ -89,7 +89,7 @@ func benchFillCmd(g *globals) *cobra.Command {
 		Short: "Write --users books of --contacts contacts each, confirmed by ListAll",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			cfg.Servers = g.servers
+			cfg.Servers, cfg.Dialer = g.servers, g.dialer
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			res, err := loadgen.Fill(ctx, cfg)
@@ -121,7 +121,7 @@ func benchReplicationCmd(g *globals) *cobra.Command {
 			if len(g.servers) < 2 {
 				return fmt.Errorf("replication needs at least two --server addresses: the writer's, then the readers'")
 			}
-			cfg.Writer, cfg.Readers = g.servers[0], g.servers[1:]
+			cfg.Writer, cfg.Readers, cfg.Dialer = g.servers[0], g.servers[1:], g.dialer
 			if !asJSON {
 				cfg.Progress = func(sent uint64, el time.Duration) {
 					fmt.Fprintf(g.stderr, "\r%8d changes sent  %6.0f/s  %5.1fs", sent, float64(sent)/el.Seconds(), el.Seconds())

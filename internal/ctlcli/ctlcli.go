@@ -6,25 +6,64 @@ package ctlcli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/contactstore/contactstore/internal/client"
 	"github.com/contactstore/contactstore/internal/cliutil"
+	"github.com/contactstore/contactstore/internal/security"
 	"github.com/contactstore/contactstore/wire"
 	"github.com/spf13/cobra"
 )
 
 type globals struct {
-	servers []string
-	user    string
-	timeout time.Duration
-	stdout  io.Writer
-	stderr  io.Writer
+	servers    []string
+	user       string
+	timeout    time.Duration
+	tls        security.TLSFiles
+	serverName string
+	dialer     func(ctx context.Context, addr string) (net.Conn, error)
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+// clientOptions are the connection options every command uses.
+func (g *globals) clientOptions() client.Options {
+	opts := client.DefaultOptions()
+	opts.IOTimeout = g.timeout
+	opts.Dialer = g.dialer
+	return opts
+}
+
+// setupTLS builds the TLS dialer from --tls-ca (needed), --tls-cert and
+// --tls-key (needed when servers verify clients).
+func (g *globals) setupTLS() error {
+	if !g.tls.Enabled() {
+		return nil
+	}
+	if g.tls.CA == "" {
+		return errors.New("--tls-cert and --tls-key need --tls-ca")
+	}
+	pool, err := security.LoadCA(g.tls.CA)
+	if err != nil {
+		return err
+	}
+	var cert *tls.Certificate
+	if g.tls.Cert != "" || g.tls.Key != "" {
+		c, err := tls.LoadX509KeyPair(g.tls.Cert, g.tls.Key)
+		if err != nil {
+			return fmt.Errorf("TLS certificate %s / key %s: %v", g.tls.Cert, g.tls.Key, err)
+		}
+		cert = &c
+	}
+	g.dialer = client.TLSDialer(security.DialConfig(cert, pool), g.serverName)
+	return nil
 }
 
 // Command returns the contactctl command tree. Output goes to the
@@ -52,15 +91,19 @@ func Command() *cobra.Command {
 				return errors.New("--server is empty")
 			}
 			g.servers = clean
-			return nil
+			return g.setupTLS()
 		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&g.servers, "server", []string{"127.0.0.1:9000"}, "HOST:PORT[,HOST:PORT...] servers, tried in order")
 	pf.StringVar(&g.user, "user", os.Getenv("USER"), "whose contact book to use")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "per-operation timeout")
+	pf.StringVar(&g.tls.CA, "tls-ca", "", "PEM CA to verify servers with (enables TLS)")
+	pf.StringVar(&g.tls.Cert, "tls-cert", "", "PEM client certificate naming --user (servers with --tls-client-auth verify)")
+	pf.StringVar(&g.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	pf.StringVar(&g.serverName, "tls-server-name", "", "name the server certificates must carry (default: the host of each --server)")
 	root.AddCommand(putCmd(g), delCmd(g), listCmd(g), importCmd(g), exportCmd(g), benchCmd(g),
-		statusCmd(g, false), statusCmd(g, true), watchCmd(g), healthCmd(g))
+		statusCmd(g, false), statusCmd(g, true), watchCmd(g), healthCmd(g), certsCmd())
 	return root
 }
 
@@ -92,8 +135,7 @@ func checkContact(name, phone string) error {
 // server. Every op here is safe to repeat: Updates and Deletes converge to
 // the same book, and ListAll only reads.
 func (g *globals) withFailover(op func(c *client.Client) error) error {
-	opts := client.DefaultOptions()
-	opts.IOTimeout = g.timeout
+	opts := g.clientOptions()
 	var errs []string
 	for i := range g.servers {
 		c, err := client.Dial(context.Background(), g.servers[i:i+1], g.user, opts)

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 // FillConfig configures a fill: Users books of Contacts contacts each,
 // written by Workers connections at a time (one connection per book).
 type FillConfig struct {
+	// Dialer, if set, replaces TCP (TLS).
+	Dialer    func(ctx context.Context, addr string) (net.Conn, error)
 	Servers   []string
 	Users     int
 	Contacts  int
@@ -69,7 +72,7 @@ func Fill(ctx context.Context, cfg FillConfig) (FillResult, error) {
 }
 
 func fillOne(ctx context.Context, cfg FillConfig, u int, phone string) error {
-	c, err := client.Dial(ctx, cfg.Servers, fmt.Sprintf("%s%d", cfg.UserPrefix, u), client.DefaultOptions())
+	c, err := client.Dial(ctx, cfg.Servers, fmt.Sprintf("%s%d", cfg.UserPrefix, u), opts(cfg.Dialer))
 	if err != nil {
 		return err
 	}

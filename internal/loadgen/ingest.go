@@ -6,6 +6,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,8 @@ import (
 
 // IngestConfig configures an ingest run.
 type IngestConfig struct {
+	// Dialer, if set, replaces TCP (TLS).
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// Servers are tried in order by each connection.
 	Servers []string
 	// Conns is the number of concurrent client connections.
@@ -105,7 +108,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestResult, error) {
 	}
 	clients := make([]*client.Client, cfg.Conns)
 	for i := range clients {
-		c, err := client.Dial(ctx, cfg.Servers, fmt.Sprintf("bench-user-%d", i%cfg.Users), client.DefaultOptions())
+		c, err := client.Dial(ctx, cfg.Servers, fmt.Sprintf("bench-user-%d", i%cfg.Users), opts(cfg.Dialer))
 		if err != nil {
 			return IngestResult{}, err
 		}
@@ -212,4 +215,10 @@ func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestCo
 	}
 	// ListAll: every Update above is applied and durable once it answers.
 	return c.ListFunc(func(_, _ []byte) {})
+}
+
+func opts(dial func(ctx context.Context, addr string) (net.Conn, error)) client.Options {
+	o := client.DefaultOptions()
+	o.Dialer = dial
+	return o
 }

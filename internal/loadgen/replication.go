@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	gosync "sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 // (PerBook contacts each, then the next user); each reader follows the
 // series. Every key is written once, so stamps stay at wall time.
 type ReplicationConfig struct {
+	// Dialer, if set, replaces TCP (TLS).
+	Dialer   func(ctx context.Context, addr string) (net.Conn, error)
 	Writer   string
 	Readers  []string
 	Rate     int           // changes per second
@@ -61,7 +64,7 @@ func Replication(ctx context.Context, cfg ReplicationConfig) (*ReplicationResult
 	var sent atomic.Uint64
 	book := func(i int) string { return cfg.Prefix + strconv.Itoa(i/cfg.PerBook) }
 
-	w, err := client.Dial(ctx, []string{cfg.Writer}, book(0), client.DefaultOptions())
+	w, err := client.Dial(ctx, []string{cfg.Writer}, book(0), opts(cfg.Dialer))
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +98,7 @@ func Replication(ctx context.Context, cfg ReplicationConfig) (*ReplicationResult
 		}
 		if i > 0 && i%cfg.PerBook == 0 { // move to the next book: a new connection per book
 			_ = w.Close()
-			if w, err = client.Dial(ctx, []string{cfg.Writer}, book(i), client.DefaultOptions()); err != nil {
+			if w, err = client.Dial(ctx, []string{cfg.Writer}, book(i), opts(cfg.Dialer)); err != nil {
 				close(writerDone)
 				return nil, err
 			}
@@ -135,7 +138,7 @@ func follow(ctx context.Context, addr string, cfg ReplicationConfig, total int, 
 	seenKey := make([]bool, total)
 	for b := 0; b*cfg.PerBook < total; b++ {
 		first, last := b*cfg.PerBook, min((b+1)*cfg.PerBook, total)
-		c, err := client.Dial(ctx, []string{addr}, book(first), client.DefaultOptions())
+		c, err := client.Dial(ctx, []string{addr}, book(first), opts(cfg.Dialer))
 		if err != nil {
 			return h, seen, missing, err
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -34,6 +35,12 @@ type Config struct {
 	// MaxBatch is how many changes a connection stages before it commits
 	// even if more input is buffered.
 	MaxBatch int
+	// TLS, if set, wraps the contact port: peers must then present a
+	// certificate from the CA naming the server their hello names.
+	TLS *tls.Config
+	// ClientCertNames makes a client present a certificate from the CA
+	// whose name equals the user in its hello (--tls-client-auth verify).
+	ClientCertNames bool
 	// Store configures the durable store.
 	Store store.Config
 	// Logger receives all logs; nil discards them.

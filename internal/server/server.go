@@ -3,12 +3,14 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/contactstore/contactstore/internal/security"
 	"github.com/contactstore/contactstore/store"
 	"github.com/contactstore/contactstore/wire"
 	"github.com/hashicorp/go-hclog"
@@ -71,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr, errors.Unwrap(err))
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	st, err := store.Open(cfg.Store, log.Named("store"))
 	if err != nil {
@@ -176,7 +181,16 @@ func (s *Server) untrack(conn net.Conn) {
 
 func (s *Server) serveConn(conn net.Conn) {
 	defer s.untrack(conn)
-	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	tc, isTLS := conn.(*tls.Conn)
+	if isTLS {
+		if err := tc.Handshake(); err != nil {
+			s.Counters.AddViolation("tls_handshake")
+			s.log.Warn("closing connection: TLS handshake failed", "remote", conn.RemoteAddr().String(), "error", err)
+			return
+		}
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
 	br := bufio.NewReaderSize(conn, 64<<10)
 	dec := wire.NewDecoder(br)
 	hello, err := dec.Hello()
@@ -185,6 +199,18 @@ func (s *Server) serveConn(conn net.Conn) {
 		return
 	}
 	name := string(hello.Name)
+	if isTLS && (hello.Role == wire.RoleServer || s.cfg.ClientCertNames) {
+		if err := security.CheckName(tc.ConnectionState(), name); err != nil {
+			reason := "peer_cert_name"
+			if hello.Role == wire.RoleClient {
+				reason = "client_cert_name"
+			}
+			s.Counters.AddViolation(reason)
+			s.log.Warn("closing connection: certificate does not match the hello", "remote", conn.RemoteAddr().String(),
+				"role", hello.Role.String(), "name", name, "error", err)
+			return
+		}
+	}
 	switch hello.Role {
 	case wire.RoleClient:
 		s.serveClient(conn, dec, name)

@@ -19,6 +19,7 @@ import (
 	"github.com/contactstore/contactstore/internal/logging"
 	"github.com/contactstore/contactstore/internal/node"
 	"github.com/contactstore/contactstore/internal/ops"
+	"github.com/contactstore/contactstore/internal/security"
 	"github.com/contactstore/contactstore/store"
 	"github.com/spf13/cobra"
 )
@@ -43,6 +44,11 @@ type options struct {
 	profile     string
 	rejoin      time.Duration
 	httpAddr    string
+	gossipKey   string
+	keyring     string
+	label       string
+	tls         security.TLSFiles
+	clientAuth  string
 }
 
 // Command returns the contact-server command.
@@ -78,6 +84,13 @@ func Command() *cobra.Command {
 	f.StringSliceVar(&o.join, "join", nil, "members to join, HOST[:PORT] (repeatable or comma-separated; names are resolved)")
 	f.StringVar(&o.profile, "gossip-profile", "lan", "memberlist timing preset: lan, local or wan")
 	f.DurationVar(&o.rejoin, "rejoin-interval", 30*time.Second, "how often the --join members are joined again (heals partitions)")
+	f.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip (all members need it)")
+	f.StringVar(&o.keyring, "gossip-keyring", "", "file with a JSON array of base64 gossip keys, the first primary (key rotation)")
+	f.StringVar(&o.label, "gossip-label", "", "label that keeps clusters sharing a network apart")
+	f.StringVar(&o.tls.Cert, "tls-cert", "", "PEM certificate of this server (its name as CN or DNS SAN); enables TLS on the contact port")
+	f.StringVar(&o.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA that issued every member's (and, with verify, every client's) certificate")
+	f.StringVar(&o.clientAuth, "tls-client-auth", "none", "none, or verify: a client must present a certificate from the CA naming its user")
 	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz, /v1/status, /v1/members and the status page (empty disables)")
 	return cmd
 }
@@ -115,6 +128,25 @@ func run(o options) error {
 		if j = strings.TrimSpace(j); j != "" {
 			cfg.Gossip.Seeds = append(cfg.Gossip.Seeds, j)
 		}
+	}
+	keys, err := security.GossipKeys(o.gossipKey, o.keyring)
+	if err != nil {
+		return err
+	}
+	cfg.Gossip.Keys, cfg.Gossip.Label = keys, o.label
+	if o.clientAuth != "none" && o.clientAuth != "verify" {
+		return fmt.Errorf("--tls-client-auth %q is neither none nor verify", o.clientAuth)
+	}
+	if o.tls.Enabled() {
+		cert, pool, err := o.tls.Load()
+		if err != nil {
+			return err
+		}
+		cfg.Server.TLS = security.ServerConfig(cert, pool, false)
+		cfg.Server.ClientCertNames = o.clientAuth == "verify"
+		cfg.Sync.TLS = security.DialConfig(&cert, pool)
+	} else if o.clientAuth == "verify" {
+		return fmt.Errorf("--tls-client-auth verify needs --tls-cert, --tls-key and --tls-ca")
 	}
 	if err := cfg.Server.Validate(); err != nil {
 		return err
