@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -38,20 +40,26 @@ func (b *Batch) stage(user, contact []byte, e Entry) {
 	b.n++
 }
 
+// ErrBookFull refuses a local Update that would take a book past
+// MaxContactsPerBook.
+var ErrBookFull = errors.New("store: contact book is full")
+
 // Update applies a local client Update: it stamps the change with
 // max(now, C, stored+1), stores it, raises C, and returns the stamped
-// Change (its slices alias the arguments).
-func (b *Batch) Update(user, contact, phone []byte) Change {
+// Change (its slices alias the arguments). A new contact in a full book is
+// refused with ErrBookFull and nothing changes.
+func (b *Batch) Update(user, contact, phone []byte) (Change, error) {
 	return b.local(user, contact, Entry{Phone: phone})
 }
 
 // Delete applies a local client Delete the same way. Deleting an absent
 // contact still writes a tombstone: it may exist on a peer already.
 func (b *Batch) Delete(user, contact []byte) Change {
-	return b.local(user, contact, Entry{Deleted: true})
+	ch, _ := b.local(user, contact, Entry{Deleted: true}) // deletes never fill a book
+	return ch
 }
 
-func (b *Batch) local(user, contact []byte, e Entry) Change {
+func (b *Batch) local(user, contact []byte, e Entry) (Change, error) {
 	s := b.s
 	if b.nowN == 0 || b.nowN >= nowEvery {
 		b.now, b.nowN = s.Now(), 0
@@ -66,6 +74,10 @@ func (b *Batch) local(user, contact []byte, e Entry) Change {
 	if bk != nil {
 		cur, has = bk.entries[string(contact)]
 	}
+	if max := s.cfg.MaxContactsPerBook; max > 0 && !e.Deleted && bk != nil && bk.live >= max && (!has || cur.deleted) {
+		sh.mu.Unlock()
+		return Change{}, ErrBookFull
+	}
 	e.Stamp = localStamp(now, s.clock.Get(), cur.stamp, has)
 	s.clock.Observe(e.Stamp)
 	if !has || winsOver(e, cur) { // false only when stored is at the u32 ceiling
@@ -73,7 +85,7 @@ func (b *Batch) local(user, contact []byte, e Entry) Change {
 	}
 	sh.mu.Unlock()
 	b.stage(user, contact, e)
-	return Change{User: user, Contact: contact, Entry: e}
+	return Change{User: user, Contact: contact, Entry: e}, nil
 }
 
 // Apply merges a change received from a peer. It reports whether the change

@@ -36,6 +36,10 @@ type Config struct {
 	// active longer than TombstoneGrace ago (PROTOCOL.md: a server away
 	// that long must refill from its peers). Only set it when peers exist.
 	DiscardStale bool
+	// MaxContactsPerBook caps the live contacts of one user: a local Update
+	// that would add one more is refused (ErrBookFull). 0 means no cap.
+	// Changes from peers are never refused: replicas must converge.
+	MaxContactsPerBook int
 	// MemTableSize is pebble's memtable size in bytes.
 	MemTableSize uint64
 	// CacheSize is pebble's block cache size in bytes.
@@ -49,14 +53,15 @@ type Config struct {
 // DefaultConfig returns the defaults for a store in dir.
 func DefaultConfig(dir string) Config {
 	return Config{
-		Dir:            dir,
-		Fsync:          FsyncBatch,
-		SyncInterval:   100 * time.Millisecond,
-		TombstoneGrace: 7 * 24 * time.Hour,
-		SweepInterval:  time.Minute,
-		MemTableSize:   16 << 20,
-		CacheSize:      16 << 20,
-		Now:            time.Now,
+		Dir:                dir,
+		Fsync:              FsyncBatch,
+		SyncInterval:       100 * time.Millisecond,
+		TombstoneGrace:     7 * 24 * time.Hour,
+		SweepInterval:      time.Minute,
+		MaxContactsPerBook: 100_000,
+		MemTableSize:       16 << 20,
+		CacheSize:          16 << 20,
+		Now:                time.Now,
 	}
 }
 
@@ -75,6 +80,8 @@ func (c Config) Validate() error {
 		return errors.New("store: sweep interval must be positive")
 	case c.MemTableSize < 1<<20:
 		return errors.New("store: memtable size must be at least 1 MiB")
+	case c.MaxContactsPerBook < 0:
+		return errors.New("store: max contacts per book must not be negative")
 	case c.Now == nil:
 		return errors.New("store: Now is nil")
 	}

@@ -47,3 +47,10 @@ func commit(t testing.TB, b *Batch) uint64 {
 	require.NoError(t, err)
 	return seq
 }
+
+func mustUpdate(t testing.TB, b *Batch, user, contact, phone []byte) Change {
+	t.Helper()
+	ch, err := b.Update(user, contact, phone)
+	require.NoError(t, err)
+	return ch
+}

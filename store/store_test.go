@@ -51,15 +51,15 @@ func TestLocalStampRule(t *testing.T) {
 	defer b.Close()
 	u, c := []byte("u"), []byte("c")
 
-	require.Equal(t, uint32(1000), b.Update(u, c, []byte("1")).Stamp, "stamp is now")
-	require.Equal(t, uint32(1001), b.Update(u, c, []byte("2")).Stamp, "same second, same key: stored+1")
-	require.Equal(t, uint32(1001), b.Update(u, []byte("other"), nil).Stamp, "other key: max(now, C)")
+	require.Equal(t, uint32(1000), mustUpdate(t, b, u, c, []byte("1")).Stamp, "stamp is now")
+	require.Equal(t, uint32(1001), mustUpdate(t, b, u, c, []byte("2")).Stamp, "same second, same key: stored+1")
+	require.Equal(t, uint32(1001), mustUpdate(t, b, u, []byte("other"), nil).Stamp, "other key: max(now, C)")
 	s.ObserveClock(5000)
 	require.Equal(t, uint32(5000), b.Delete(u, c).Stamp, "clock ahead of wall time: C")
 	require.Equal(t, uint32(5000), s.Clock())
 	commit(t, b) // a batch reads the wall clock once per burst; connections commit between bursts
 	now.t = Epoch.Add(9000 * time.Second)
-	require.Equal(t, uint32(9000), b.Update(u, c, nil).Stamp, "wall time ahead: now")
+	require.Equal(t, uint32(9000), mustUpdate(t, b, u, c, nil).Stamp, "wall time ahead: now")
 	require.Equal(t, uint32(9000), s.Clock(), "C rises to the stamp")
 }
 
@@ -237,4 +237,24 @@ func TestConfigValidate(t *testing.T) {
 			require.Error(t, c.Validate())
 		})
 	}
+}
+
+func TestMaxContactsPerBook(t *testing.T) {
+	s := openTest(t, t.TempDir(), func(c *Config) { c.MaxContactsPerBook = 3 })
+	b := s.NewBatch()
+	defer b.Close()
+	u := []byte("u")
+	for _, c := range []string{"a", "b", "c"} {
+		mustUpdate(t, b, u, []byte(c), []byte("1"))
+	}
+	_, err := b.Update(u, []byte("d"), []byte("1"))
+	require.ErrorIs(t, err, ErrBookFull)
+	mustUpdate(t, b, u, []byte("a"), []byte("2")) // replacing an existing contact is fine
+	b.Delete(u, []byte("b"))
+	mustUpdate(t, b, u, []byte("d"), []byte("1")) // room again
+	_, err = b.Update(u, []byte("b"), []byte("1"))
+	require.ErrorIs(t, err, ErrBookFull, "a tombstoned contact coming back counts as new")
+	require.True(t, b.Apply(Change{User: u, Contact: []byte("e"), Entry: Entry{Stamp: s.Clock() + 1, Phone: []byte("9")}}),
+		"changes from peers are never refused")
+	require.Equal(t, []string{"a=2", "c=1", "d=1", "e=9"}, names(s.List(u, nil)))
 }

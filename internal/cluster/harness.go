@@ -165,6 +165,7 @@ func (h *Harness) start(in *Instance) {
 	cfg.Sync.LocalIP = net.ParseIP(in.IP)
 	cfg.Sync.AllowPeer = func(_ string, remote net.Addr) bool { return !h.net.Blocked(in.IP, hostOf(remote.String())) }
 	cfg.Server.Store.SyncInterval = 20 * time.Millisecond
+	cfg.Server.MaxConnRate = 0 // benchmarks open thousands of connections from one address
 	if h.opts.Tune != nil {
 		h.opts.Tune(in.Index, &cfg)
 	}

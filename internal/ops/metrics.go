@@ -125,6 +125,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dConnsActive, float64(sc.Active.Load()))
 	counter(dConnsAccepted, sc.Accepted.Load())
 	counter(dConnsRefused, sc.RefusedLimit.Load(), "max_conns")
+	counter(dConnsRefused, sc.RefusedRate.Load(), "conn_rate")
 	counter(dIdleClosed, sc.IdleClosed.Load())
 	st := n.Server.Store().Stats()
 	gauge(dLive, float64(st.Live))

@@ -63,7 +63,13 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 		s.Counters.ClientFrames[f.Op].Add(1) // Op is 1..3: the decoder refuses others
 		switch f.Op {
 		case wire.ClientUpdate:
-			ch := batch.Update(userB, f.Contact, f.Phone)
+			ch, err := batch.Update(userB, f.Contact, f.Phone)
+			if err != nil { // the book is full: the protocol has no error reply, so the connection ends
+				s.Counters.AddViolation("book_full")
+				s.log.Warn("closing connection: contact book is full", "remote", conn.RemoteAddr().String(),
+					"user", user, "max_contacts", s.cfg.Store.MaxContactsPerBook)
+				return
+			}
 			if stream != nil {
 				stream.Publish(ch)
 				published = true

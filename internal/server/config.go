@@ -32,6 +32,9 @@ type Config struct {
 	// SyncWaitTimeout bounds how long client frames wait for the server to
 	// finish its initial sync.
 	SyncWaitTimeout time.Duration
+	// MaxConnRate caps new connections per second from one source address
+	// (a burst of as many is allowed); more are closed at once. 0: no cap.
+	MaxConnRate float64
 	// MaxBatch is how many changes a connection stages before it commits
 	// even if more input is buffered.
 	MaxBatch int
@@ -77,6 +80,8 @@ func (c Config) Validate() error {
 		return errors.New("max conns must be positive")
 	case c.MaxBatch <= 0:
 		return errors.New("max batch must be positive")
+	case c.MaxConnRate < 0:
+		return errors.New("max conn rate must not be negative")
 	case c.ReplicaAckTimeout < 0 || c.SyncWaitTimeout < 0:
 		return errors.New("replica ack and sync wait timeouts must not be negative")
 	}

@@ -59,6 +59,8 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	rate *connRate // nil: no per-address limit
 }
 
 // New opens the store and binds the listener; Serve starts accepting.
@@ -83,7 +85,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	var rate *connRate
+	if cfg.MaxConnRate > 0 {
+		rate = newConnRate(cfg.MaxConnRate)
+	}
+	return &Server{rate: rate,
 		cfg: cfg, log: log, store: st, ln: ln,
 		ctx: ctx, cancel: cancel,
 		conns: make(map[net.Conn]bool),
@@ -142,6 +148,18 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if s.rate != nil {
+			ip, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+			if ok, logNow := s.rate.allow(ip, time.Now()); !ok {
+				s.Counters.RefusedRate.Add(1)
+				if logNow {
+					s.log.Warn("refusing connections: too many new connections from one address", "remote", ip,
+						"max_per_second", s.cfg.MaxConnRate)
+				}
+				_ = conn.Close()
+				continue
+			}
+		}
 		if !s.track(conn) {
 			_ = conn.Close()
 			continue

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,4 +287,44 @@ func TestClientFramesWaitUntilSynced(t *testing.T) {
 	_, err = io.ReadFull(c.r, head)
 	require.NoError(t, err)
 	require.Equal(t, []byte{0, 0, 0, 1}, head)
+}
+
+func TestFullBookClosesTheConnectionAndKeepsWhatCameBefore(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Store.MaxContactsPerBook = 3 })
+	c := dialRaw(t, s)
+	c.send(rawHello(2, "full"), rawUpdate("a", "1"), rawUpdate("b", "1"), rawUpdate("c", "1"), rawUpdate("d", "1"))
+	c.waitClosed(5 * time.Second)
+	require.Equal(t, uint64(1), s.Counters.Violations()["book_full"])
+	check := dialRaw(t, s)
+	check.send(rawHello(2, "full"), rawUpdate("a", "2")) // replacing still works
+	_, got := check.listAll()
+	require.Equal(t, []string{"a=2", "b=1", "c=1"}, got)
+}
+
+func TestConnectionRatePerAddress(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MaxConnRate = 5 })
+	var refused int
+	for range 30 {
+		c, err := net.Dial("tcp", s.Addr().String())
+		require.NoError(t, err)
+		_, _ = c.Write(rawHello(2, "burst"))
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil && !os.IsTimeout(err) {
+			refused++ // closed by the server, not merely silent
+		}
+		_ = c.Close()
+	}
+	require.Positive(t, refused, "a burst beyond the rate is refused")
+	require.Equal(t, uint64(refused), s.Counters.RefusedRate.Load())
+	waitFor(t, 5*time.Second, "the bucket to refill", func() bool {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, _ = c.Write(append(rawHello(2, "later"), rawListAll...))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = io.ReadFull(c, make([]byte, 4))
+		return err == nil
+	})
 }

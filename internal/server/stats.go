@@ -10,6 +10,7 @@ import (
 type Counters struct {
 	Accepted      atomic.Uint64    // connections accepted
 	RefusedLimit  atomic.Uint64    // connections closed because of MaxConns
+	RefusedRate   atomic.Uint64    // connections closed because of MaxConnRate
 	Active        atomic.Int64     // connections open now
 	ClientFrames  [4]atomic.Uint64 // client frames handled, by opcode (1 Update, 2 Delete, 3 ListAll)
 	IdleClosed    atomic.Uint64    // connections closed by the idle timeout

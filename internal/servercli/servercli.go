@@ -49,6 +49,8 @@ type options struct {
 	label       string
 	tls         security.TLSFiles
 	clientAuth  string
+	maxContacts int
+	connRate    float64
 }
 
 // Command returns the contact-server command.
@@ -76,6 +78,8 @@ func Command() *cobra.Command {
 	f.StringVar(&o.fsync, "fsync", "batch", "batch (group commit, durable at every ListAll) or always (fsync every change)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections silent this long")
 	f.IntVar(&o.maxConns, "max-conns", 10_000, "most connections served at once")
+	f.IntVar(&o.maxContacts, "max-contacts", 100_000, "most live contacts in one book; an Update past it closes the connection (0: no cap)")
+	f.Float64Var(&o.connRate, "max-conn-rate", 2000, "most new connections per second from one address (0: no cap)")
 	f.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	f.DurationVar(&o.grace, "tombstone-grace", 7*24*time.Hour, "how long delete markers are kept")
@@ -120,6 +124,8 @@ func run(o options) error {
 	cfg.Server.Store = store.DefaultConfig(dir)
 	cfg.Server.Store.Fsync = store.FsyncMode(o.fsync)
 	cfg.Server.Store.TombstoneGrace = o.grace
+	cfg.Server.Store.MaxContactsPerBook = o.maxContacts
+	cfg.Server.MaxConnRate = o.connRate
 	cfg.Gossip.BindAddr = o.gossip
 	cfg.Gossip.AdvertiseAddr = o.advertise
 	cfg.Gossip.Profile = o.profile
