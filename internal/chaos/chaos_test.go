@@ -1,7 +1,10 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contactstore/contactstore/internal/client"
+	"github.com/contactstore/contactstore/internal/security"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,7 +30,43 @@ func TestChaosKillAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test runs real servers for ~40 s; skipped in -short")
 	}
+	runChaos(t, newCluster(t, 5), "chaos kill-restart", chaosDuration(t))
+}
+
+// The same chaos with TLS on the contact port (clients verified by name)
+// and encrypted gossip.
+func TestChaosKillAndRestartSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos test runs real servers for ~30 s; skipped in -short")
+	}
 	c := newCluster(t, 5)
+	dir := t.TempDir()
+	var names, users []string
+	for _, s := range c.servers {
+		names = append(names, s.name)
+	}
+	for i := range 5 {
+		users = append(users, fmt.Sprintf("user-%d", i))
+	}
+	users = append(users, "probe")
+	require.NoError(t, security.WriteTestPKI(dir, names, users, []string{"127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15"}, time.Hour))
+	c.extra = []string{"--tls-cert", dir + "/{name}.pem", "--tls-key", dir + "/{name}-key.pem", "--tls-ca", dir + "/ca.pem",
+		"--tls-client-auth", "verify", "--gossip-key", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))}
+	pool, err := security.LoadCA(dir + "/ca.pem")
+	require.NoError(t, err)
+	// Each user presents its own certificate: the dialer picks it by the
+	// hello's user, which the writer's connection is made for.
+	c.userDialer = func(user string) Dialer {
+		cert, err := tls.LoadX509KeyPair(dir+"/"+user+".pem", dir+"/"+user+"-key.pem")
+		require.NoError(t, err)
+		return client.TLSDialer(security.DialConfig(&cert, pool), "")
+	}
+	c.dialer = c.userDialer("probe")
+	d := chaosDuration(t) * 2 / 3
+	runChaos(t, c, "chaos kill-restart (TLS, encrypted gossip)", d)
+}
+
+func runChaos(t *testing.T, c *cluster, label string, duration time.Duration) {
 	for _, s := range c.servers {
 		c.start(s)
 	}
@@ -40,6 +81,9 @@ func TestChaosKillAndRestart(t *testing.T) {
 	var wg gosync.WaitGroup
 	for i := range 5 {
 		w := NewWriter(fmt.Sprintf("user-%d", i), addrs, uint64(i))
+		if c.userDialer != nil {
+			w.UseDialer(c.userDialer(w.User))
+		}
 		writers = append(writers, w)
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()
@@ -47,7 +91,7 @@ func TestChaosKillAndRestart(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(7, 7))
 	faults := 0
-	end := time.Now().Add(chaosDuration(t))
+	end := time.Now().Add(duration)
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
 		victim := c.servers[rng.IntN(len(c.servers))]
@@ -85,7 +129,21 @@ func TestChaosKillAndRestart(t *testing.T) {
 	for _, w := range writers {
 		users = append(users, w.User)
 	}
-	books, _, err := Converge(addrs, users, 60*time.Second)
+	var books map[string]map[string]string
+	var err error
+	if c.userDialer == nil {
+		books, _, err = Converge(addrs, users, 60*time.Second)
+	} else { // each user reads its own book with its own certificate
+		books = map[string]map[string]string{}
+		for _, u := range users {
+			var b map[string]map[string]string
+			b, _, err = ConvergeVia(c.userDialer(u), addrs, []string{u}, 60*time.Second)
+			if err != nil {
+				break
+			}
+			books[u] = b[u]
+		}
+	}
 	require.NoError(t, err, "after the last fault")
 	converge := time.Since(lastFault)
 
@@ -102,8 +160,8 @@ func TestChaosKillAndRestart(t *testing.T) {
 		wr, ac, rc := w.Stats()
 		writes, acked, reconnects = writes+wr, acked+ac, reconnects+rc
 	}
-	Summary(fmt.Sprintf("chaos kill-restart: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d converge=%.2fs",
-		faults, writes, acked, reconnects, lost, resurrected, converge.Seconds()))
+	Summary(fmt.Sprintf("%s: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d converge=%.2fs",
+		label, faults, writes, acked, reconnects, lost, resurrected, converge.Seconds()))
 	if len(bad) > 0 {
 		c.dumpEntries(bad[:min(len(bad), 8)])
 	}

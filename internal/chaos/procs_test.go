@@ -36,9 +36,12 @@ func (s *server) addr() string       { return net.JoinHostPort(s.ip, contactPort
 func (s *server) gossipAddr() string { return net.JoinHostPort(s.ip, gossipPort) }
 
 type cluster struct {
-	t       *testing.T
-	bin     string
-	servers []*server
+	t          *testing.T
+	bin        string
+	servers    []*server
+	extra      []string // flags every server gets (TLS, gossip key); {name} is the server's name
+	dialer     Dialer   // for probes
+	userDialer func(user string) Dialer
 }
 
 func buildServer(t *testing.T) string {
@@ -61,7 +64,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		for _, s := range c.servers {
 			c.kill(s)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("CHAOS_LOGS") != "" {
 			for _, s := range c.servers {
 				if b, err := os.ReadFile(s.logPath); err == nil {
 					t.Logf("---- %s log (tail) ----\n%s", s.name, tail(b, 4000))
@@ -90,7 +93,11 @@ func (c *cluster) start(s *server) {
 		}
 	}
 	args := append([]string{"--name", s.name, "--listen", s.addr(), "--gossip", s.gossipAddr(),
-		"--data-dir", s.dataDir, "--gossip-profile", "local", "--rejoin-interval", "2s", "--log-level", "info"}, join...)
+		"--data-dir", s.dataDir, "--gossip-profile", "local", "--rejoin-interval", "2s", "--log-level", "info", "--http", ""}, join...)
+	args = append(args, c.extra...)
+	for i, a := range args { // per-server certificate files
+		args[i] = strings.ReplaceAll(a, "{name}", s.name)
+	}
 	cmd := exec.Command(c.bin, args...)
 	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(c.t, err)
@@ -129,7 +136,7 @@ func (c *cluster) waitServing(d time.Duration) {
 	deadline := time.Now().Add(d)
 	for _, s := range c.servers {
 		for {
-			if _, ok := Book(s.addr(), "probe"); ok {
+			if _, ok := BookVia(c.dialer, s.addr(), "probe"); ok {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"time"
 
@@ -23,11 +24,18 @@ type op struct {
 // twice (create, then maybe delete), so the expected final state is exact.
 type Writer struct {
 	User    string
+	dialer  Dialer
 	servers []string
 	rng     *rand.Rand
 	ops     []op
 	reconn  int
 }
+
+// Dialer replaces TCP for the connections this package makes (TLS).
+type Dialer = func(ctx context.Context, addr string) (net.Conn, error)
+
+// UseDialer makes the writer connect through d.
+func (w *Writer) UseDialer(d Dialer) *Writer { w.dialer = d; return w }
 
 // NewWriter returns a writer for user over servers (tried in a random
 // order at every reconnect), seeded for repeatability.
@@ -50,6 +58,7 @@ func (w *Writer) Stats() (writes, acked, reconnects int) {
 func (w *Writer) Run(ctx context.Context) {
 	opts := client.DefaultOptions()
 	opts.DialTimeout, opts.IOTimeout = 300*time.Millisecond, 3*time.Second
+	opts.Dialer = w.dialer
 	var cl *client.Client
 	pending := 0 // ops since the last ack
 	seq := 0
@@ -212,9 +221,13 @@ func Summary(line string) {
 
 // Book lists user's book on the server at addr; ok is false if it does
 // not answer.
-func Book(addr, user string) (map[string]string, bool) {
+func Book(addr, user string) (map[string]string, bool) { return BookVia(nil, addr, user) }
+
+// BookVia is Book through dialer.
+func BookVia(dialer Dialer, addr, user string) (map[string]string, bool) {
 	opts := client.DefaultOptions()
 	opts.DialTimeout, opts.IOTimeout = 500*time.Millisecond, 3*time.Second
+	opts.Dialer = dialer
 	c, err := client.Dial(context.Background(), []string{addr}, user, opts)
 	if err != nil {
 		return nil, false
@@ -234,13 +247,18 @@ func Book(addr, user string) (map[string]string, bool) {
 // Converge waits up to d until every server in addrs lists the same book
 // for every user, and returns the books and how long it waited.
 func Converge(addrs, users []string, d time.Duration) (map[string]map[string]string, time.Duration, error) {
+	return ConvergeVia(nil, addrs, users, d)
+}
+
+// ConvergeVia is Converge through dialer.
+func ConvergeVia(dialer Dialer, addrs, users []string, d time.Duration) (map[string]map[string]string, time.Duration, error) {
 	start := time.Now()
 	for {
 		books, same := map[string]map[string]string{}, true
 		for _, u := range users {
 			var first map[string]string
 			for i, a := range addrs {
-				b, ok := Book(a, u)
+				b, ok := BookVia(dialer, a, u)
 				if !ok || (i > 0 && fmt.Sprint(b) != fmt.Sprint(first)) {
 					same = false
 					break
