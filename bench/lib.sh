@@ -5,6 +5,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin
 TMP=$(mktemp -d /tmp/contact-bench.XXXXXX)
 PIDS=()
+CTL_FLAGS=() # extra contactctl flags for probes (TLS)
 
 cleanup() {
   for p in "${PIDS[@]:-}"; do
@@ -31,7 +32,7 @@ start_server() {
 
 wait_serving() {
   for _ in $(seq 1 500); do
-    "$BIN/contactctl" --server "$1" --user probe --timeout 1s list >/dev/null 2>&1 && return 0
+    "$BIN/contactctl" "${CTL_FLAGS[@]}" --server "$1" --user probe --timeout 1s list >/dev/null 2>&1 && return 0
     sleep 0.02
   done
   echo "server at $1 did not come up" >&2; exit 1
