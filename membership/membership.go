@@ -230,13 +230,22 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
-// Departed returns the members that died or left and have not come back,
-// with State "dead" or "left" and Since set to when that was seen.
+// departedKept is how long a departed member stays on status pages.
+const departedKept = time.Hour
+
+// Departed returns the members that died or left within the last hour and
+// have not come back, with State "dead" or "left" and Since set to when
+// that was seen. Older ones are forgotten (scaled-in replicas have fresh
+// names every time, so the list must not grow for ever).
 func (m *Membership) Departed() []Member {
-	m.membersMu.RLock()
-	defer m.membersMu.RUnlock()
+	m.membersMu.Lock()
+	defer m.membersMu.Unlock()
 	out := make([]Member, 0, len(m.departed))
-	for _, mem := range m.departed {
+	for name, mem := range m.departed {
+		if time.Since(mem.Since) > departedKept {
+			delete(m.departed, name)
+			continue
+		}
 		out = append(out, mem)
 	}
 	return out

@@ -81,7 +81,11 @@ func (sh *shard) put(user, contact []byte, bk *book, cur entry, has bool, e Entr
 	if e.Deleted {
 		sh.tombstones++
 	} else {
-		ne.phone = string(e.Phone)
+		if has && !cur.deleted && cur.phone == string(e.Phone) {
+			ne.phone = cur.phone // the same number again: no allocation
+		} else {
+			ne.phone = string(e.Phone)
+		}
 		sh.live++
 		bk.live++
 	}
