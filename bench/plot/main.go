@@ -1,7 +1,8 @@
-// Command plot draws the benchmark PNGs of docs/benchmarks.md from the JSON
+// Package main is bench/plot: it draws the benchmark PNGs of docs/benchmarks.md from the JSON
 // that `contactctl bench ... --json` prints: ingest throughput against the
 // number of connections, and the write-to-visible latency distribution.
-// bench/plots.sh runs it; it is a development tool, not a shipped binary.
+// bench/plots.sh runs it; it is a development tool, not a shipped binary,
+// and must not measure anything itself.
 package main
 
 import (

@@ -1,4 +1,5 @@
-// Command contact-server runs one contact server. See README.md.
+// Package main is the contact-server binary. It only hands the command
+// line to internal/servercli and must hold no logic of its own. See README.md.
 package main
 
 import (

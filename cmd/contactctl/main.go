@@ -1,4 +1,5 @@
-// Command contactctl reads and writes contact books. See README.md.
+// Package main is the contactctl binary. It only hands the command line to
+// internal/ctlcli and must hold no logic of its own. See README.md.
 package main
 
 import (
