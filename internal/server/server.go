@@ -134,7 +134,7 @@ func (s *Server) acceptLoop() {
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
-			if s.ctx.Err() != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) { // shutting down
 				return
 			}
 			// Temporary failures (EMFILE, ...) must not kill the server.
