@@ -212,9 +212,6 @@ func (m *Membership) joinLoop() {
 // Joined reports whether a seed has answered (always true without seeds).
 func (m *Membership) Joined() bool { return m.joined.Load() }
 
-// Name is this node's name.
-func (m *Membership) Name() string { return m.cfg.Name }
-
 // LocalIP is the IP other members reach this node at.
 func (m *Membership) LocalIP() net.IP { return m.ml.LocalNode().Addr }
 

@@ -20,18 +20,21 @@ func (m *Manager) antiEntropyLoop() {
 		case <-t.C:
 			m.antiEntropyRound()
 		case <-m.healthChanged:
-			if err := m.cl.SetMeta(m.st.Digest(), uint8(m.Health()), m.cfg.AntiEntropyInterval); err != nil {
-				m.log.Debug("publishing health failed", "error", err)
-			}
+			m.publishMeta(m.st.Digest())
 		}
+	}
+}
+
+// publishMeta publishes digest and the current health in node meta.
+func (m *Manager) publishMeta(digest uint64) {
+	if err := m.cl.SetMeta(digest, uint8(m.Health()), m.cfg.AntiEntropyInterval); err != nil {
+		m.log.Debug("publishing node meta failed", "error", err)
 	}
 }
 
 func (m *Manager) antiEntropyRound() {
 	digest := m.st.Digest()
-	if err := m.cl.SetMeta(digest, uint8(m.Health()), m.cfg.AntiEntropyInterval); err != nil {
-		m.log.Debug("publishing digest failed", "error", err)
-	}
+	m.publishMeta(digest)
 	mineStable := digest == m.lastDigest
 	m.lastDigest = digest
 	now := time.Now()

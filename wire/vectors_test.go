@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -105,7 +106,7 @@ func decodeAndReencode(kind string, raw []byte) ([]byte, error) {
 	return out, err
 }
 
-var errTrailing = bytes.ErrTooLarge
+var errTrailing = errors.New("bytes left over after the frame")
 
 func encodeClient(f ClientFrame) ([]byte, error) {
 	switch f.Op {

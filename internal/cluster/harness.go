@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -360,18 +359,4 @@ func (h *Harness) Close() {
 			h.Kill(in.Index)
 		}
 	}
-}
-
-// String describes the cluster, for failure messages.
-func (h *Harness) String() string {
-	var b strings.Builder
-	for _, in := range h.Nodes() {
-		state := "down"
-		if in.Node != nil {
-			st := in.Node.Server.Store().Stats()
-			state = fmt.Sprintf("ready=%v live=%d tomb=%d digest=%x", in.Node.Ready(), st.Live, st.Tombstones, st.Digest)
-		}
-		fmt.Fprintf(&b, "%s %s %s\n", in.Name, in.IP, state)
-	}
-	return b.String()
 }

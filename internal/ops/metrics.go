@@ -96,13 +96,14 @@ var (
 	dReady         = desc("contact_ready", "1 once the initial transfers completed and the server is not leaving.")
 	dMLHealth      = desc("contact_memberlist_health_score", "memberlist's awareness score (0 is healthy).")
 	dMembers       = desc("contact_members", "Members known, by state.", "state")
+	dEventsDropped = desc("contact_membership_events_dropped_total", "Membership events dropped because the queue was full (the member list is still reconciled).")
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
 		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTxEntries, dTxBytes,
 		dPulls, dRxEntries, dRxBytes, dAntiEntropy, dOverflows, dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest,
-		dHealth, dReady, dMLHealth, dMembers} {
+		dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
 		ch <- d
 	}
 }
@@ -169,6 +170,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(dPeerChanges, p.ChangesIn, p.Name)
 	}
 	gauge(dMLHealth, float64(n.Members.HealthScore()))
+	counter(dEventsDropped, n.Members.DroppedEvents())
 	states := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
 	for _, m := range n.Members.Members() {
 		states[m.State]++

@@ -57,6 +57,7 @@ func TestEndpointsOfALiveCluster(t *testing.T) {
 		`contact_memberlist_health_score`,
 		`contact_askforupdate_served_total`,
 		`contact_members{state="alive"} 3`,
+		`contact_membership_events_dropped_total 0`,
 		`go_goroutines`,
 		`contact_memberlist_`, // memberlist's own go-metrics
 	} {

@@ -117,9 +117,6 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Name is the server's name.
 func (s *Server) Name() string { return s.cfg.Name }
 
-// Config returns the configuration the server runs with.
-func (s *Server) Config() Config { return s.cfg }
-
 // Serve starts the accept loop and returns at once.
 func (s *Server) Serve() {
 	s.log.Info("contact server listening", "name", s.cfg.Name, "addr", s.ln.Addr().String(),
