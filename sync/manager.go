@@ -554,15 +554,30 @@ func (m *Manager) connectPull(ctx context.Context, c *peerConn) {
 				return
 			}
 		}
-		if mem, ok := m.cl.Lookup(c.peer); ok && mem.Meta.Digest == m.st.Digest() {
-			m.initialPulls.Store(0)
-			m.log.Info("peer already holds this state (same digest): no pull needed", "peer", c.peer)
-			m.markPulled(c.peer)
-			return
-		}
-		c.holdsInitial.Store(true)
-		c.startPull("connect")
+		m.pullWithTurn(c)
 	}()
+}
+
+// pullWithTurn starts c's initial pull once c holds the server's one
+// initial-pull turn; the turn goes back when the pull is done or the
+// connection ends, whichever comes first.
+func (m *Manager) pullWithTurn(c *peerConn) {
+	if mem, ok := m.cl.Lookup(c.peer); ok && mem.Meta.Digest == m.st.Digest() {
+		m.initialPulls.Store(0)
+		m.log.Info("peer already holds this state (same digest): no pull needed", "peer", c.peer)
+		m.markPulled(c.peer)
+		return
+	}
+	c.holdsInitial.Store(true)
+	select {
+	case <-c.closed:
+		// The connection ended while we waited for the turn; run() may
+		// already have looked for a turn to give back and found none.
+		m.releaseInitial(c)
+		return
+	default:
+	}
+	c.startPull("connect")
 }
 
 // releaseInitial ends c's turn among the initial pulls, if it had it.

@@ -154,10 +154,17 @@ func (c *peerConn) run() error {
 	go c.writeLoop()
 	err := c.readLoop()
 	c.m.describeEnd(c, err) // logged and counted before the peer sees the close
-	c.m.releaseInitial(c)
-	c.close()
+	c.finish()
 	c.wg.Wait()
 	return err
+}
+
+// finish closes the connection and gives back the initial-pull turn if it
+// held one. Closing first matters: pullWithTurn checks closed after taking
+// the turn, so whichever of the two runs second gives it back.
+func (c *peerConn) finish() {
+	c.close()
+	c.m.releaseInitial(c)
 }
 
 func (c *peerConn) readLoop() error {
