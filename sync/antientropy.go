@@ -20,21 +20,27 @@ func (m *Manager) antiEntropyLoop() {
 		case <-t.C:
 			m.antiEntropyRound()
 		case <-m.healthChanged:
-			m.publishMeta(m.st.Digest())
+			m.publishMeta(m.cfg.AntiEntropyInterval)
 		}
 	}
 }
 
-// publishMeta publishes digest and the current health in node meta.
-func (m *Manager) publishMeta(digest uint64) {
-	if err := m.cl.SetMeta(digest, uint8(m.Health()), m.cfg.AntiEntropyInterval); err != nil {
+// publishMeta publishes the current digest and health in node meta and
+// returns the digest, waiting up to wait for the gossip to go out.
+// Publishes are serialized and read both values inside the lock, so the
+// last one published is never older than an earlier one.
+func (m *Manager) publishMeta(wait time.Duration) uint64 {
+	m.metaMu.Lock()
+	defer m.metaMu.Unlock()
+	digest := m.st.Digest()
+	if err := m.cl.SetMeta(digest, uint8(m.Health()), wait); err != nil {
 		m.log.Debug("publishing node meta failed", "error", err)
 	}
+	return digest
 }
 
 func (m *Manager) antiEntropyRound() {
-	digest := m.st.Digest()
-	m.publishMeta(digest)
+	digest := m.publishMeta(m.cfg.AntiEntropyInterval)
 	mineStable := digest == m.lastDigest
 	m.lastDigest = digest
 	now := time.Now()

@@ -42,6 +42,12 @@ type Config struct {
 	// InitialSyncTimeout is the longest a server reports "syncing" while
 	// waiting for peers it cannot reach.
 	InitialSyncTimeout time.Duration
+	// FeedGrace is how long after a live member's feed (the connection it
+	// dialed to us) dropped a client acknowledgement still waits for the
+	// member to reconnect and catch up, within the acknowledgement's own
+	// timeout. Longer than a redial, shorter than failure detection: a
+	// member that is really gone slows acknowledgements for this long.
+	FeedGrace time.Duration
 	// LocalIP, if set, is the source address of dialed peer connections, so
 	// that peers can match it against this node's member address.
 	LocalIP net.IP
@@ -72,6 +78,7 @@ func DefaultConfig(name string) Config {
 		AntiEntropyInterval: 2 * time.Second,
 		AntiEntropyRounds:   2,
 		InitialSyncTimeout:  30 * time.Second,
+		FeedGrace:           3 * time.Second,
 	}
 }
 
@@ -82,6 +89,8 @@ func (c Config) Validate() error {
 		return errors.New("sync: server name must be 1..255 bytes")
 	case c.HeartbeatInterval <= 0 || c.DialTimeout <= 0 || c.WriteTimeout <= 0 || c.RedialBackoffMax <= 0:
 		return errors.New("sync: intervals and timeouts must be positive")
+	case c.FeedGrace < 0:
+		return errors.New("sync: feed grace must not be negative")
 	case c.QueueBytes < 64<<10:
 		return errors.New("sync: queue bytes must be at least 64 KiB")
 	case c.MaxTransfers <= 0 || c.MaxBatch <= 0 || c.AntiEntropyRounds <= 0:

@@ -39,6 +39,9 @@ type peer struct {
 	out        *peerConn
 	in         *peerConn
 	pulledOnce bool
+	// feedGoneAt is when the peer last had no feed (creation, or its feed
+	// closed): a Barrier waits for a feed gone less than FeedGrace ago.
+	feedGoneAt time.Time
 
 	// anti-entropy
 	diffRounds   int
@@ -61,9 +64,14 @@ type Manager struct {
 	mu    gosync.Mutex
 	peers map[string]*peer
 	feeds atomic.Pointer[[]*peerConn]
+	// pubSeq numbers Stream flushes; a feed records it when it attaches
+	// and when a transfer on it starts walking the store (barrier.go).
+	pubSeq atomic.Uint64
 
 	changesMu gosync.Mutex
 	changes   map[string]*atomic.Uint64 // changes received from each peer, ever
+
+	metaMu gosync.Mutex // serializes node meta publishes
 
 	leaving atomic.Bool
 	ready   atomic.Bool
@@ -207,7 +215,7 @@ func (m *Manager) peerLocked(name string) *peer {
 		return p
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	p := &peer{name: name, cancel: cancel}
+	p := &peer{name: name, cancel: cancel, feedGoneAt: time.Now()}
 	m.peers[name] = p
 	m.wg.Add(1)
 	go m.dialLoop(ctx, name)
@@ -382,6 +390,9 @@ func (m *Manager) attach(c *peerConn) bool {
 		old, p.out = p.out, c
 	}
 	m.updateFeedsLocked()
+	if c.dir == inbound {
+		c.attachPub.Store(m.pubSeq.Load()) // after the feeds store: see Stream.Flush
+	}
 	m.mu.Unlock()
 	if old != nil {
 		old.close()
@@ -398,6 +409,7 @@ func (m *Manager) detach(c *peerConn) {
 	}
 	if p.in == c {
 		p.in = nil
+		p.feedGoneAt = time.Now()
 		m.updateFeedsLocked()
 	}
 	if p.out == c {
@@ -423,6 +435,9 @@ type Stream struct {
 	m   *Manager
 	buf []byte
 	n   uint64
+	// firstPub and lastPub number the first and last flush since the last
+	// Barrier (0: none); Barrier waits for exactly those.
+	firstPub, lastPub uint64
 }
 
 // streamFlushAt bounds how much a Stream holds before it pushes by itself.
@@ -456,6 +471,13 @@ func (s *Stream) Flush() {
 	if len(s.buf) == 0 {
 		return
 	}
+	// Number the flush before reading the feeds: a feed missing from this
+	// load was stored after it, so its attachPub is >= n (see barrier.go).
+	n := s.m.pubSeq.Add(1)
+	if s.firstPub == 0 {
+		s.firstPub = n
+	}
+	s.lastPub = n
 	if feeds := s.m.feeds.Load(); feeds != nil {
 		for _, c := range *feeds {
 			c.send(s.buf)
@@ -480,36 +502,6 @@ func (m *Manager) pullDone(c *peerConn) {
 	m.releaseInitial(c)
 }
 
-// Barrier waits until every peer whose feed is connected has applied and
-// committed every change this server pushed before the call, or until
-// timeout. It reports whether all connected peers answered. A client's
-// ListAll waits for it after the local fsync, so an acknowledged change is
-// already on every reachable peer when the client hears about it: a client
-// that fails over and deletes the contact elsewhere then deletes it there
-// with a later stamp.
-func (m *Manager) Barrier(timeout time.Duration) bool {
-	feeds := m.feeds.Load()
-	if feeds == nil || len(*feeds) == 0 {
-		return true
-	}
-	marks := make([]uint64, len(*feeds))
-	for i, c := range *feeds {
-		marks[i] = c.queueHeartBeat(nil)
-	}
-	ctx, cancel := context.WithTimeout(m.ctx, timeout)
-	defer cancel()
-	all := true
-	for i, c := range *feeds {
-		if !c.waitAnswered(marks[i], ctx.Done()) {
-			all = false
-		}
-	}
-	if !all {
-		m.stats.BarrierTimeouts.Add(1)
-	}
-	return all
-}
-
 // changesFrom returns the counter of changes received from peer.
 func (m *Manager) changesFrom(peer string) *atomic.Uint64 {
 	m.changesMu.Lock()
@@ -530,11 +522,11 @@ func (m *Manager) noteHealthChanged() {
 }
 
 // connectPull starts the pull a new outbound connection owes. Until the
-// server is ready, such pulls run one at a time, and a peer whose published
-// digest equals ours once it is our turn is not pulled at all: the states
-// are the same (its later changes arrive on this connection, and
-// anti-entropy catches a stale digest). It runs the wait in the background
-// so the connection's reader starts at once.
+// server is ready, such pulls run one at a time, each after publishing the
+// digest the previous ones left: a peer that already holds the same state
+// then answers with an empty transfer (peerHoldsOurState) instead of
+// another full copy. The wait runs in the background so the connection's
+// reader starts at once.
 func (m *Manager) connectPull(ctx context.Context, c *peerConn) {
 	if m.ready.Load() {
 		c.startPull("connect")
@@ -562,12 +554,10 @@ func (m *Manager) connectPull(ctx context.Context, c *peerConn) {
 // initial-pull turn; the turn goes back when the pull is done or the
 // connection ends, whichever comes first.
 func (m *Manager) pullWithTurn(c *peerConn) {
-	if mem, ok := m.cl.Lookup(c.peer); ok && mem.Meta.Digest == m.st.Digest() {
-		m.initialPulls.Store(0)
-		m.log.Info("peer already holds this state (same digest): no pull needed", "peer", c.peer)
-		m.markPulled(c.peer)
-		return
-	}
+	// Publish the digest the previous pulls left us with, so that a peer
+	// already holding the same state sends nothing (peerHoldsOurState). A
+	// peer that has not heard it yet sends everything: slower, never wrong.
+	m.publishMeta(preferPublishedWait)
 	c.holdsInitial.Store(true)
 	select {
 	case <-c.closed:
@@ -579,6 +569,10 @@ func (m *Manager) pullWithTurn(c *peerConn) {
 	}
 	c.startPull("connect")
 }
+
+// preferPublishedWait is how long an initial pull waits for its digest to
+// start spreading before it asks.
+const preferPublishedWait = 200 * time.Millisecond
 
 // releaseInitial ends c's turn among the initial pulls, if it had it.
 func (m *Manager) releaseInitial(c *peerConn) {

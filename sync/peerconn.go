@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	gosync "sync"
 	"sync/atomic"
@@ -44,6 +45,13 @@ type peerConn struct {
 
 	// pull state (outbound): a barrier is outstanding until the first
 	// UpdateClock after it arrives.
+	// attachPub is the flush number (Manager.pubSeq) when this inbound
+	// connection became a feed: flushes after it were pushed here. walkPub
+	// is the flush number when the latest transfer on it started walking
+	// the store: every change flushed up to it is in that transfer.
+	attachPub atomic.Uint64
+	walkPub   atomic.Uint64
+
 	pulling      atomic.Bool
 	holdsInitial atomic.Bool // this pull is the server's one initial pull in flight
 	pullFrames   atomic.Int64
@@ -69,9 +77,11 @@ type peerConn struct {
 }
 
 func newPeerConn(m *Manager, peer string, dir direction, conn net.Conn, br *bufio.Reader) *peerConn {
-	return &peerConn{m: m, peer: peer, dir: dir, conn: conn, dec: wire.NewDecoder(br), changesIn: m.changesFrom(peer),
+	c := &peerConn{m: m, peer: peer, dir: dir, conn: conn, dec: wire.NewDecoder(br), changesIn: m.changesFrom(peer),
 		q: newOutQueue(m.cfg.QueueBytes), since: time.Now(), closed: make(chan struct{}),
 		answered: make(chan struct{})}
+	c.attachPub.Store(math.MaxUint64) // not a feed yet: it has been pushed nothing
+	return c
 }
 
 // queueHeartBeat queues a HeartBeat (Clock 0), after whatever is queued
@@ -306,6 +316,15 @@ func (c *peerConn) serveTransfer(bw *bufio.Writer) error {
 		case <-ctx.Done():
 		}
 	}()
+	// Changes reach the in-memory index before their flush is numbered, so
+	// the walk below holds every change flushed up to this number.
+	c.walkPub.Store(c.m.pubSeq.Load())
+	if c.peerHoldsOurState() {
+		c.m.stats.TransfersSkipped.Add(1)
+		c.m.log.Info("AskForUpdate from a starting peer that already holds this state (same digest): nothing to send",
+			"peer", c.peer)
+		return nil
+	}
 	err := c.m.st.Iterate(ctx, func(ch store.Change) error {
 		var err error
 		if ch.Deleted {
@@ -352,4 +371,15 @@ func (m *Manager) describeEnd(c *peerConn, err error) {
 	default:
 		m.log.Info("peer connection lost", "peer", c.peer, "dir", c.dir.String(), "remote", remote, "error", err)
 	}
+}
+
+// peerHoldsOurState reports whether the asking peer is still in its initial
+// sync and published the digest our state has right now. A syncing server
+// takes no client changes and the merge only moves forward, so whatever it
+// held when it published that digest it still holds: the whole state would
+// be sent for nothing. Only our live digest is compared, never our
+// published one, which may lag behind changes the peer has not seen.
+func (c *peerConn) peerHoldsOurState() bool {
+	mem, ok := c.m.cl.Lookup(c.peer)
+	return ok && wire.Health(mem.Meta.Health) == wire.HealthSyncing && mem.Meta.Digest == c.m.st.Digest()
 }

@@ -12,6 +12,7 @@ type Stats struct {
 	Applied           atomic.Uint64    // incoming changes that won the merge
 	Ignored           atomic.Uint64    // incoming changes that lost
 	TransfersServed   atomic.Uint64
+	TransfersSkipped  atomic.Uint64 // AskForUpdate from a syncing peer already holding our state: nothing sent
 	TransferEntriesTx atomic.Uint64
 	TransferBytesTx   atomic.Uint64
 	PullsDone         atomic.Uint64

@@ -256,3 +256,27 @@ func TestAcknowledgedChangeIsOnEveryPeerAtOnce(t *testing.T) {
 	}
 	require.Zero(t, h.Node(0).Node.Sync.Stats().BarrierTimeouts.Load())
 }
+
+// A peer that crashed and came back right before a change is acknowledged
+// still has it at once: its new feed never carried the push, so the
+// acknowledgement waits for the transfer the peer asks for on reconnect.
+func TestAcknowledgedChangeReachesAPeerThatJustRestarted(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 124, Tune: func(_ int, c *node.Config) {
+		c.Server.ReplicaAckTimeout = 10 * time.Second // the test must not pass by timing out
+		c.Sync.FeedGrace = 10 * time.Second
+	}})
+	h.WaitConverged(20 * time.Second)
+	c := h.Client(0, "lia")
+	for round := range 3 {
+		h.Kill(1)
+		h.Restart(1)
+		name := fmt.Sprintf("r%d", round)
+		require.NoError(t, c.Update(name, "1"))
+		_, err := c.List()
+		require.NoError(t, err)
+		e, ok := h.Node(1).Node.Server.Store().Get([]byte("lia"), []byte(name))
+		require.True(t, ok && !e.Deleted, "restarted node 1 lacks %s right after the acknowledgement", name)
+		h.WaitConverged(20 * time.Second)
+	}
+	require.Zero(t, h.Node(0).Node.Sync.Stats().BarrierTimeouts.Load())
+}

@@ -156,6 +156,7 @@ func (h *Harness) start(in *Instance) {
 	}
 	hb := h.opts.Heartbeat
 	cfg.Sync.HeartbeatInterval = hb
+	cfg.Sync.FeedGrace = 3 * hb
 	cfg.Sync.ReconcileInterval = 50 * time.Millisecond
 	cfg.Sync.AntiEntropyInterval = 200 * time.Millisecond
 	cfg.Sync.RedialBackoffMax = 200 * time.Millisecond

@@ -79,6 +79,7 @@ var (
 	dPeerQueue     = desc("contact_peer_queue_bytes", "Bytes queued on the peer's feed.", "peer")
 	dPeerChanges   = desc("contact_peer_changes_received_total", "Changes received from the peer.", "peer")
 	dTransfers     = desc("contact_askforupdate_served_total", "AskForUpdate transfers served.")
+	dTransfersSkip = desc("contact_askforupdate_skipped_total", "AskForUpdate from a syncing peer that already held this state: nothing sent.")
 	dTxEntries     = desc("contact_askforupdate_entries_sent_total", "Entries sent by AskForUpdate transfers.")
 	dTxBytes       = desc("contact_askforupdate_bytes_sent_total", "Bytes sent by AskForUpdate transfers.")
 	dPulls         = desc("contact_askforupdate_pulls_total", "AskForUpdate pulls completed.")
@@ -86,7 +87,7 @@ var (
 	dRxBytes       = desc("contact_askforupdate_bytes_received_total", "Bytes received by pulls.")
 	dAntiEntropy   = desc("contact_anti_entropy_pulls_total", "Pulls started because digests differed.")
 	dOverflows     = desc("contact_peer_queue_overflows_total", "Peers disconnected for falling behind.")
-	dAckTimeouts   = desc("contact_replica_ack_timeouts_total", "ListAll acknowledgements that did not wait for every peer.")
+	dAckTimeouts   = desc("contact_replica_ack_timeouts_total", "ListAll acknowledgements given before every live peer confirmed (timeout).")
 	dLive          = desc("contact_store_live_entries", "Live contacts held.")
 	dTombstones    = desc("contact_store_tombstones", "Delete markers held.")
 	dUsers         = desc("contact_store_users", "Contact books held.")
@@ -101,7 +102,7 @@ var (
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
-		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTxEntries, dTxBytes,
+		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTransfersSkip, dTxEntries, dTxBytes,
 		dPulls, dRxEntries, dRxBytes, dAntiEntropy, dOverflows, dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest,
 		dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
 		ch <- d
@@ -155,6 +156,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dMerge, ss.Applied.Load(), "applied")
 	counter(dMerge, ss.Ignored.Load(), "ignored")
 	counter(dTransfers, ss.TransfersServed.Load())
+	counter(dTransfersSkip, ss.TransfersSkipped.Load())
 	counter(dTxEntries, ss.TransferEntriesTx.Load())
 	counter(dTxBytes, ss.TransferBytesTx.Load())
 	counter(dPulls, ss.PullsDone.Load())

@@ -20,11 +20,10 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 	bw := bufio.NewWriterSize(conn, 32<<10)
 	userB := []byte(user)
 	var (
-		f         wire.ClientFrame
-		lastSeq   uint64
-		list      []store.Contact
-		reply     []byte
-		published bool // changes pushed since the last ListAll
+		f       wire.ClientFrame
+		lastSeq uint64
+		list    []store.Contact
+		reply   []byte
 	)
 	if !s.waitSynced() {
 		return
@@ -72,13 +71,11 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			}
 			if stream != nil {
 				stream.Publish(ch)
-				published = true
 			}
 		case wire.ClientDelete:
 			ch := batch.Delete(userB, f.Contact)
 			if stream != nil {
 				stream.Publish(ch)
-				published = true
 			}
 		case wire.ClientListAll:
 			if !commit() {
@@ -88,9 +85,8 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 				s.log.Error("fsync failed; closing connection", "user", user, "error", err)
 				return
 			}
-			if published && s.cfg.ReplicaAckTimeout > 0 {
-				s.pub.Barrier(s.cfg.ReplicaAckTimeout)
-				published = false
+			if stream != nil && s.cfg.ReplicaAckTimeout > 0 {
+				stream.Barrier(s.cfg.ReplicaAckTimeout)
 			}
 			list = s.store.List(userB, list[:0])
 			reply = wire.AppendListAllCount(reply[:0], uint32(len(list)))

@@ -23,18 +23,19 @@ type PeerHandler interface {
 }
 
 // Replicator carries local client changes to the peers: each client
-// connection gets a ChangeStream for its changes, and a ListAll asks, with
-// Barrier, to know that they have reached the peers (bounded by timeout).
+// connection gets a ChangeStream for its changes.
 type Replicator interface {
 	NewStream() ChangeStream
-	Barrier(timeout time.Duration) bool
 }
 
 // ChangeStream takes one connection's changes. Publish must not block;
-// Flush hands what was published to the peers.
+// Flush hands what was published to the peers; a ListAll asks, with
+// Barrier, to know that what was flushed since the last Barrier has reached
+// the peers (bounded by timeout).
 type ChangeStream interface {
 	Publish(store.Change)
 	Flush()
+	Barrier(timeout time.Duration) bool
 }
 
 // Server is one contact server: a store and the listener in front of it.
