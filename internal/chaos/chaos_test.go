@@ -147,21 +147,23 @@ func runChaos(t *testing.T, c *cluster, label string, duration time.Duration) {
 	require.NoError(t, err, "after the last fault")
 	converge := time.Since(lastFault)
 
-	var writes, acked, lost, resurrected, reconnects int
+	var writes, acked, lost, resurrected, late, reconnects int
 	var bad []string
 	for _, w := range writers {
-		l, r, msgs := w.Check(books[w.User])
-		lost += l
-		resurrected += r
-		for _, m := range msgs {
+		v := w.Check(books[w.User])
+		lost, resurrected, late = lost+v.Lost, resurrected+v.Resurrected, late+v.LateCreates
+		for _, m := range v.Errors {
 			t.Error(m)
+		}
+		for _, m := range v.Notes {
+			t.Log(m)
 		}
 		bad = append(bad, w.BadKeys(books[w.User])...)
 		wr, ac, rc := w.Stats()
 		writes, acked, reconnects = writes+wr, acked+ac, reconnects+rc
 	}
-	Summary(fmt.Sprintf("%s: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d converge=%.2fs",
-		label, faults, writes, acked, reconnects, lost, resurrected, converge.Seconds()))
+	Summary(fmt.Sprintf("%s: servers=5 faults=%d writes=%d acknowledged=%d client_reconnects=%d lost=%d resurrected=%d late_unacknowledged_creates=%d converge=%.2fs",
+		label, faults, writes, acked, reconnects, lost, resurrected, late, converge.Seconds()))
 	if len(bad) > 0 {
 		c.dumpEntries(bad[:min(len(bad), 8)])
 	}

@@ -120,41 +120,66 @@ func (w *Writer) Run(ctx context.Context) {
 	}
 }
 
+// Verdict is what Check found in one writer's book.
+type Verdict struct {
+	Lost        int      // acknowledged creates missing or changed, and keys never written
+	Resurrected int      // acknowledged deletes of acknowledged creates that are back
+	LateCreates int      // acknowledged deletes undone by a create whose outcome the client never learned
+	Errors      []string // one line per Lost or Resurrected key
+	Notes       []string // one line per LateCreates key
+}
+
 // Check compares a converged book with the writer's history: every
 // acknowledged create that was not deleted is present with its value,
-// every acknowledged delete is absent (no resurrection), and keys whose
-// last op was not acknowledged may be either way.
-// Check compares a converged book with the history.
-func (w *Writer) Check(book map[string]string) (lost, resurrected int, msgs []string) {
+// every acknowledged delete of an acknowledged create is absent (no
+// resurrection), and keys whose last op was not acknowledged may be either
+// way. A create whose connection failed before its ListAll came back may
+// still take effect later, even after a delete acknowledged elsewhere (it
+// may still be in flight, or be stamped by a clock that ran ahead): that
+// is the indeterminate outcome any store gives an unacknowledged write, so
+// it is counted apart (LateCreates) rather than as a resurrection.
+func (w *Writer) Check(book map[string]string) Verdict {
+	var v Verdict
 	last := map[string]op{}
+	createAcked := map[string]bool{}
 	for _, o := range w.ops {
 		last[o.contact] = o
+		if o.phone != "" {
+			createAcked[o.contact] = o.acked
+		}
 	}
 	for name, o := range last {
 		got, present := book[name]
 		switch {
 		case o.phone != "" && o.acked && (!present || got != o.phone):
-			lost++
-			msgs = append(msgs, fmt.Sprintf("%s/%s: acknowledged %q, found %q (present %v)", w.User, name, o.phone, got, present))
+			v.Lost++
+			v.Errors = append(v.Errors, fmt.Sprintf("%s/%s: acknowledged %q, found %q (present %v)", w.User, name, o.phone, got, present))
+		case o.phone == "" && o.acked && present && createAcked[name]:
+			v.Resurrected++
+			v.Errors = append(v.Errors, fmt.Sprintf("%s/%s: acknowledged delete of an acknowledged create, found %q", w.User, name, got))
 		case o.phone == "" && o.acked && present:
-			resurrected++
-			msgs = append(msgs, fmt.Sprintf("%s/%s: acknowledged delete, found %q", w.User, name, got))
+			v.LateCreates++
+			v.Notes = append(v.Notes, fmt.Sprintf("%s/%s: acknowledged delete, found %q from a create never acknowledged", w.User, name, got))
 		}
 	}
 	for name := range book {
 		if _, ok := last[name]; !ok {
-			msgs = append(msgs, fmt.Sprintf("%s/%s: never written, found", w.User, name))
-			lost++
+			v.Errors = append(v.Errors, fmt.Sprintf("%s/%s: never written, found", w.User, name))
+			v.Lost++
 		}
 	}
-	return lost, resurrected, msgs
+	return v
 }
 
 // BadKeys lists "user/contact" of every key Check complains about.
 func (w *Writer) BadKeys(book map[string]string) []string {
 	last := map[string]op{}
+	createAcked := map[string]bool{}
 	for _, o := range w.ops {
 		last[o.contact] = o
+		if o.phone != "" {
+			createAcked[o.contact] = o.acked
+		}
 	}
 	var out []string
 	for name, o := range last {

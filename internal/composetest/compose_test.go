@@ -38,17 +38,21 @@ func users(ws []*chaos.Writer) []string {
 // scenario's one-line summary.
 func verify(t *testing.T, scenario string, faults int, ws []*chaos.Writer, books map[string]map[string]string, took time.Duration, extra string) {
 	t.Helper()
-	var writes, acked, lost, resurrected int
+	var writes, acked, lost, resurrected, late int
 	for _, w := range ws {
-		l, r, msgs := w.Check(books[w.User])
-		for _, m := range msgs {
+		v := w.Check(books[w.User])
+		for _, m := range v.Errors {
 			t.Error(m)
 		}
+		for _, m := range v.Notes {
+			t.Log(m)
+		}
 		wr, ac, _ := w.Stats()
-		writes, acked, lost, resurrected = writes+wr, acked+ac, lost+l, resurrected+r
+		writes, acked = writes+wr, acked+ac
+		lost, resurrected, late = lost+v.Lost, resurrected+v.Resurrected, late+v.LateCreates
 	}
-	chaos.Summary(fmt.Sprintf("compose %s: faults=%d writes=%d acknowledged=%d lost=%d resurrected=%d converge=%.2fs%s",
-		scenario, faults, writes, acked, lost, resurrected, took.Seconds(), extra))
+	chaos.Summary(fmt.Sprintf("compose %s: faults=%d writes=%d acknowledged=%d lost=%d resurrected=%d late_unacknowledged_creates=%d converge=%.2fs%s",
+		scenario, faults, writes, acked, lost, resurrected, late, took.Seconds(), extra))
 	require.Positive(t, acked, "no write was acknowledged")
 	require.Zero(t, lost)
 	require.Zero(t, resurrected)
