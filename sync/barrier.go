@@ -63,7 +63,7 @@ func (m *Manager) barrier(first, last uint64, deadline time.Time) bool {
 	}
 	all := true
 	for i := range targets {
-		if !m.waitTarget(&targets[i], last, deadline) {
+		if !m.waitTarget(&targets[i], first, last, deadline) {
 			all = false
 		}
 	}
@@ -74,8 +74,9 @@ func (m *Manager) barrier(first, last uint64, deadline time.Time) bool {
 // (yet) able to confirm: rare, and bounded by the deadline.
 const barrierPoll = 2 * time.Millisecond
 
-// waitTarget waits until t's peer confirms changes flushed up to last.
-func (m *Manager) waitTarget(t *barrierTarget, last uint64, deadline time.Time) bool {
+// waitTarget waits until t's peer confirms the changes flushed from first
+// to last.
+func (m *Manager) waitTarget(t *barrierTarget, first, last uint64, deadline time.Time) bool {
 	ctx, cancel := context.WithDeadline(m.ctx, deadline)
 	defer cancel()
 	for {
@@ -84,6 +85,9 @@ func (m *Manager) waitTarget(t *barrierTarget, last uint64, deadline time.Time) 
 		}
 		if t.c == nil || isClosed(t.c) {
 			t.c, t.mark = m.feedOf(t.peer), 0
+			if t.c != nil && isClosed(t.c) {
+				t.c = nil // closed but not yet detached: wait for its successor
+			}
 			if t.c == nil {
 				if !m.peerKnown(t.peer) {
 					return true // no longer a member: nothing to wait for
@@ -95,7 +99,7 @@ func (m *Manager) waitTarget(t *barrierTarget, last uint64, deadline time.Time) 
 			}
 		}
 		if t.mark == 0 {
-			if t.c.walkPub.Load() < last { // a new feed: wait for its transfer
+			if t.c.attachPub.Load() >= first && t.c.walkPub.Load() < last { // a new feed: wait for its transfer
 				if !sleepUntil(barrierPoll, ctx.Done()) {
 					return false
 				}
