@@ -293,7 +293,8 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 		_ = conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(conn, peerReadBuffer) // the pulled state and the peer's pushes arrive here
+	sr := &silenceReader{r: conn, conn: conn}     // no silence limit during the hello: the dial deadline holds
+	br := bufio.NewReaderSize(sr, peerReadBuffer) // the pulled state and the peer's pushes arrive here
 	reply, err := wire.NewDecoder(br).HelloReply()
 	if err != nil {
 		_ = conn.Close()
@@ -304,6 +305,7 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 		return nil, fmt.Errorf("peer at %s says it is %q, not %q", addr, reply, mem.Name)
 	}
 	_ = conn.SetDeadline(time.Time{})
+	sr.silence = m.silence()
 	return newPeerConn(m, mem.Name, outbound, conn, br), nil
 }
 
@@ -341,7 +343,8 @@ func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader
 	if _, err := conn.Write(reply); err != nil {
 		return
 	}
-	c := newPeerConn(m, name, inbound, conn, bufio.NewReaderSize(br, peerReadBuffer))
+	c := newPeerConn(m, name, inbound, conn,
+		bufio.NewReaderSize(&silenceReader{r: br, conn: conn, silence: m.silence()}, peerReadBuffer))
 	if !m.attach(c) {
 		return
 	}

@@ -186,7 +186,6 @@ func (c *peerConn) readLoop() error {
 		return err
 	}
 	defer commit()
-	silence := 3 * c.m.cfg.HeartbeatInterval
 	var f wire.ServerFrame
 	for {
 		if c.dec.Buffered() == 0 || batch.Len() >= c.m.cfg.MaxBatch {
@@ -194,10 +193,7 @@ func (c *peerConn) readLoop() error {
 				return err
 			}
 		}
-		if c.dec.Buffered() == 0 {
-			_ = c.conn.SetReadDeadline(time.Now().Add(silence))
-		}
-		if err := c.dec.ServerFrame(&f); err != nil {
+		if err := c.dec.ServerFrame(&f); err != nil { // silenceReader bounds each wait for bytes
 			return err
 		}
 		if int(f.Op) < len(c.m.stats.FramesIn) {
@@ -365,6 +361,7 @@ func (m *Manager) describeEnd(c *peerConn, err error) {
 		m.log.Warn("closing peer connection: protocol violation", "peer", c.peer, "remote", remote,
 			"dir", c.dir.String(), "reason", v.Reason(), "error", v.Error())
 	case errors.As(err, &ne) && ne.Timeout():
+		m.stats.SilentClosed.Add(1)
 		m.log.Info("peer connection lost: silent for 3 heartbeat intervals", "peer", c.peer, "dir", c.dir.String(), "remote", remote)
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		m.log.Info("peer connection closed", "peer", c.peer, "dir", c.dir.String(), "remote", remote)
@@ -383,3 +380,25 @@ func (c *peerConn) peerHoldsOurState() bool {
 	mem, ok := c.m.cl.Lookup(c.peer)
 	return ok && wire.Health(mem.Meta.Health) == wire.HealthSyncing && mem.Meta.Digest == c.m.st.Digest()
 }
+
+// silenceReader arms the connection's read deadline before every read from
+// it, so "silent" means no bytes for that long, however long the reader
+// spent applying what it had buffered. (Arming it only when the buffer ran
+// dry let a big transfer, which keeps the buffer full, hit a deadline armed
+// long before: joins of 1 M contacts dropped their own connections.)
+type silenceReader struct {
+	r       io.Reader
+	conn    net.Conn
+	silence time.Duration // 0: leave the deadline alone
+}
+
+func (s *silenceReader) Read(p []byte) (int, error) {
+	if s.silence > 0 {
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.silence))
+	}
+	return s.r.Read(p)
+}
+
+// silence is how long a peer connection may stay without a byte before it
+// is closed: three heartbeat intervals.
+func (m *Manager) silence() time.Duration { return 3 * m.cfg.HeartbeatInterval }

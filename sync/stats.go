@@ -21,6 +21,7 @@ type Stats struct {
 	AntiEntropyPulls  atomic.Uint64
 	QueueOverflows    atomic.Uint64
 	PeersRefused      atomic.Uint64
+	SilentClosed      atomic.Uint64 // peer connections closed after three heartbeat intervals without a byte
 	BarrierTimeouts   atomic.Uint64 // ListAll acknowledgements that did not wait for every peer
 
 	mu         gosync.Mutex

@@ -79,6 +79,7 @@ var (
 	dPeerQueue     = desc("contact_peer_queue_bytes", "Bytes queued on the peer's feed.", "peer")
 	dPeerChanges   = desc("contact_peer_changes_received_total", "Changes received from the peer.", "peer")
 	dTransfers     = desc("contact_askforupdate_served_total", "AskForUpdate transfers served.")
+	dSilent        = desc("contact_peer_silent_closed_total", "Peer connections closed after three heartbeat intervals without a byte.")
 	dTransfersSkip = desc("contact_askforupdate_skipped_total", "AskForUpdate from a syncing peer that already held this state: nothing sent.")
 	dTxEntries     = desc("contact_askforupdate_entries_sent_total", "Entries sent by AskForUpdate transfers.")
 	dTxBytes       = desc("contact_askforupdate_bytes_sent_total", "Bytes sent by AskForUpdate transfers.")
@@ -102,7 +103,7 @@ var (
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
-		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTransfersSkip, dTxEntries, dTxBytes,
+		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes,
 		dPulls, dRxEntries, dRxBytes, dAntiEntropy, dOverflows, dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest,
 		dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
 		ch <- d
@@ -157,6 +158,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dMerge, ss.Ignored.Load(), "ignored")
 	counter(dTransfers, ss.TransfersServed.Load())
 	counter(dTransfersSkip, ss.TransfersSkipped.Load())
+	counter(dSilent, ss.SilentClosed.Load())
 	counter(dTxEntries, ss.TransferEntriesTx.Load())
 	counter(dTxBytes, ss.TransferBytesTx.Load())
 	counter(dPulls, ss.PullsDone.Load())
