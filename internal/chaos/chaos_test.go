@@ -158,7 +158,7 @@ func runChaos(t *testing.T, c *cluster, label string, duration time.Duration) {
 		for _, m := range v.Notes {
 			t.Log(m)
 		}
-		bad = append(bad, w.BadKeys(books[w.User])...)
+		bad = append(bad, v.Keys...)
 		wr, ac, rc := w.Stats()
 		writes, acked, reconnects = writes+wr, acked+ac, reconnects+rc
 	}

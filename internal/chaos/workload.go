@@ -127,6 +127,7 @@ type Verdict struct {
 	LateCreates int      // acknowledged deletes undone by a create whose outcome the client never learned
 	Errors      []string // one line per Lost or Resurrected key
 	Notes       []string // one line per LateCreates key
+	Keys        []string // "user/contact" of every key counted above, for diagnostics
 }
 
 // Check compares a converged book with the writer's history: every
@@ -150,6 +151,9 @@ func (w *Writer) Check(book map[string]string) Verdict {
 	}
 	for name, o := range last {
 		got, present := book[name]
+		if o.acked && (o.phone == "") == present {
+			v.Keys = append(v.Keys, w.User+"/"+name)
+		}
 		switch {
 		case o.phone != "" && o.acked && (!present || got != o.phone):
 			v.Lost++
@@ -169,26 +173,6 @@ func (w *Writer) Check(book map[string]string) Verdict {
 		}
 	}
 	return v
-}
-
-// BadKeys lists "user/contact" of every key Check complains about.
-func (w *Writer) BadKeys(book map[string]string) []string {
-	last := map[string]op{}
-	createAcked := map[string]bool{}
-	for _, o := range w.ops {
-		last[o.contact] = o
-		if o.phone != "" {
-			createAcked[o.contact] = o.acked
-		}
-	}
-	var out []string
-	for name, o := range last {
-		_, present := book[name]
-		if o.acked && (o.phone == "") == present {
-			out = append(out, w.User+"/"+name)
-		}
-	}
-	return out
 }
 
 // ExecWriter makes one change at a time through a command line (for
