@@ -15,7 +15,7 @@ import (
 // fix, the joining node dropped its own connections mid-transfer, again and
 // again.
 func TestLongTransferIsNotSilence(t *testing.T) {
-	h := New(t, 1, Options{BaseIP: 128, Heartbeat: 50 * time.Millisecond}) // silent after 150 ms
+	h := New(t, 1, Options{BaseIP: 128}) // heartbeat 100 ms: silent after 300 ms
 	_, err := loadgen.Fill(context.Background(), loadgen.FillConfig{Servers: []string{h.Node(0).ContactAddr()},
 		Users: 2_000, Contacts: 100, Workers: 4, ValueSize: 11})
 	require.NoError(t, err)
