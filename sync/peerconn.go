@@ -133,12 +133,16 @@ func (c *peerConn) close() {
 
 // send queues encoded frames; on overflow the connection is dropped.
 func (c *peerConn) send(frames []byte) {
-	if !c.q.push(frames) {
+	ok, first := c.q.pushFirstOverflow(frames)
+	if ok {
+		return
+	}
+	if first { // every later push finds the same overflow: say it once
 		c.m.stats.QueueOverflows.Add(1)
 		c.m.log.Warn("peer cannot keep up: outbound queue full, disconnecting (it resyncs by AskForUpdate)",
 			"peer", c.peer, "dir", c.dir.String(), "queue_bytes", c.m.cfg.QueueBytes)
-		c.close()
 	}
+	c.close()
 }
 
 // startPull queues AskForUpdate and the clock-0 HeartBeat barrier.

@@ -41,14 +41,16 @@ func (q *outQueue) signal() {
 	}
 }
 
-// push appends encoded frames. It returns false once the queue has
-// overflowed: the caller must drop the connection.
-func (q *outQueue) push(frames []byte) bool {
+// pushFirstOverflow appends encoded frames. It reports false once the
+// queue has overflowed (the caller must drop the connection), and first
+// only to the call that overflowed it, so the overflow is said once.
+func (q *outQueue) pushFirstOverflow(frames []byte) (ok, first bool) {
 	q.mu.Lock()
 	if q.overflow || q.bytes+len(frames) > q.max {
+		first = !q.overflow
 		q.overflow = true
 		q.mu.Unlock()
-		return false
+		return false, first
 	}
 	for rest := frames; len(rest) > 0; {
 		n := len(q.segs)
@@ -70,7 +72,7 @@ func (q *outQueue) push(frames []byte) bool {
 	q.bytes += len(frames)
 	q.mu.Unlock()
 	q.signal()
-	return true
+	return true, false
 }
 
 // pushTransfer queues a full-state transfer at this point of the stream.

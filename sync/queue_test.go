@@ -61,3 +61,24 @@ func TestQueueSplitsBlocksAcrossChunks(t *testing.T) {
 	}
 	require.Equal(t, want, got, "the byte stream is intact across chunks")
 }
+
+func TestQueueReportsItsOverflowOnce(t *testing.T) {
+	q := newOutQueue(64 << 10)
+	ok, first := q.pushFirstOverflow(make([]byte, 60<<10))
+	require.True(t, ok)
+	require.False(t, first)
+	ok, first = q.pushFirstOverflow(make([]byte, 8<<10))
+	require.False(t, ok)
+	require.True(t, first, "the push that overflows is told so")
+	for range 3 {
+		ok, first = q.pushFirstOverflow([]byte("x"))
+		require.False(t, ok, "an overflowed queue takes nothing more")
+		require.False(t, first, "only the first overflow is reported")
+	}
+}
+
+// push is pushFirstOverflow for tests that only need ok.
+func (q *outQueue) push(frames []byte) bool {
+	ok, _ := q.pushFirstOverflow(frames)
+	return ok
+}
