@@ -43,8 +43,6 @@ type peerConn struct {
 	once   gosync.Once
 	wg     gosync.WaitGroup
 
-	// pull state (outbound): a barrier is outstanding until the first
-	// UpdateClock after it arrives.
 	// attachPub is the flush number (Manager.pubSeq) when this inbound
 	// connection became a feed: flushes after it were pushed here. walkPub
 	// is the flush number when the latest transfer on it started walking
@@ -52,6 +50,8 @@ type peerConn struct {
 	attachPub atomic.Uint64
 	walkPub   atomic.Uint64
 
+	// pull state (outbound): a barrier is outstanding until the first
+	// UpdateClock after it arrives.
 	pulling      atomic.Bool
 	holdsInitial atomic.Bool // this pull is the server's one initial pull in flight
 	pullFrames   atomic.Int64
@@ -379,7 +379,9 @@ func (m *Manager) describeEnd(c *peerConn, err error) {
 // takes no client changes and the merge only moves forward, so whatever it
 // held when it published that digest it still holds: the whole state would
 // be sent for nothing. Only our live digest is compared, never our
-// published one, which may lag behind changes the peer has not seen.
+// published one, which may lag behind changes the peer has not seen. (The
+// one miss: meta still from the peer's previous boot, syncing with our
+// digest, and that boot's data gone since; anti-entropy repairs it.)
 func (c *peerConn) peerHoldsOurState() bool {
 	mem, ok := c.m.cl.Lookup(c.peer)
 	return ok && wire.Health(mem.Meta.Health) == wire.HealthSyncing && mem.Meta.Digest == c.m.st.Digest()
