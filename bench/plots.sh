@@ -14,14 +14,7 @@ for c in 1 2 5 10 25 50 100 200; do
 done
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 
-for i in 1 2 3; do
-  join=(); [ "$i" != 1 ] && join=(--join 127.0.0.41:27946)
-  "$BIN/contact-server" --name "plot-$i" --listen "127.0.0.4$i:29000" --gossip "127.0.0.4$i:27946" --http "" \
-    --gossip-profile local --data-dir "$TMP/plot-$i" --log-level warn "${join[@]}" 2>>"$TMP/plot-$i.log" &
-  PIDS+=($!)
-done
-for i in 1 2 3; do wait_serving "127.0.0.4$i:29000"; done
-sleep 2
+start_cluster plot 127.0.0.4
 "$BIN/contactctl" bench --servers 127.0.0.41:29000,127.0.0.42:29000,127.0.0.43:29000 replication \
   --rate 5000 --duration 10s --json > "$TMP/latency.json"
 (cd "$ROOT" && go run ./bench/plot -throughput "$TMP/throughput.jsonl" -latency "$TMP/latency.json" -out docs)

@@ -34,19 +34,7 @@ for run in $(seq 1 "$RUNS"); do
   single=$(awk -v n=$UPDATES -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
   stop_all
 
-  for i in 1 2 3; do
-    join=(); [ "$i" != 1 ] && join=(--join 127.0.0.51:27946)
-    "$BIN/contact-server" --name "ri-$run-$i" --listen "127.0.0.5$i:29000" --gossip "127.0.0.5$i:27946" \
-      --http "127.0.0.5$i:28080" --gossip-profile local --data-dir "$TMP/ri-$run-$i" --log-level warn \
-      --max-conn-rate 0 "${join[@]}" 2>>"$TMP/ri-$run-$i.log" &
-    PIDS+=($!)
-  done
-  for i in 1 2 3; do wait_serving "127.0.0.5$i:29000"; done
-  for _ in $(seq 1 500); do # every member serving and every peer link up
-    up=$("$BIN/contactctl" members --http 127.0.0.51:28080 --json 2>/dev/null | grep -o '"outbound_up": *true' | wc -l)
-    [ "$up" -ge 2 ] && break
-    sleep 0.02
-  done
+  start_cluster "ri-$run" 127.0.0.5
   t0=$(now); ingest 127.0.0.51:29000
   for _ in $(seq 1 6000); do # 50 ms resolution, at most 5 minutes
     d1=$(digest 127.0.0.51:28080); d2=$(digest 127.0.0.52:28080); d3=$(digest 127.0.0.53:28080)

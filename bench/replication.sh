@@ -6,14 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 RATES=("${@:-1000 5000 20000}"); RATES=(${RATES[@]})
 build
-for i in 1 2 3; do
-  join=(); [ "$i" != 1 ] && join=(--join 127.0.0.31:27946)
-  "$BIN/contact-server" --name "repl-$i" --listen "127.0.0.3$i:29000" --gossip "127.0.0.3$i:27946" \
-    --gossip-profile local --data-dir "$TMP/repl-$i" --log-level warn "${join[@]}" 2>>"$TMP/repl-$i.log" &
-  PIDS+=($!)
-done
-for i in 1 2 3; do wait_serving "127.0.0.3$i:29000"; done
-sleep 2 # let every peer connection come up
+start_cluster repl 127.0.0.3
 echo "| rate (changes/s) | changes | readers | p50 | p90 | p99 | max | missing |"
 echo "|---|---|---|---|---|---|---|---|"
 for rate in "${RATES[@]}"; do
