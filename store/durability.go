@@ -12,10 +12,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Metadata keys start with 0x00, which no user name can.
+// Metadata keys ('m' | name, see format.go).
 var (
-	metaClock      = []byte("\x00clock")
-	metaLastActive = []byte("\x00last-active")
+	metaClock      = []byte("mclock")
+	metaLastActive = []byte("mlast-active")
 )
 
 // metaEvery is how often the clock and the last-active time are persisted.
@@ -52,8 +52,10 @@ func (s *Store) Sync(seq uint64) error {
 // SyncAll makes every commit so far durable.
 func (s *Store) SyncAll() error { return s.Sync(s.commitSeq.Load()) }
 
-func (s *Store) getMeta(key []byte) (uint32, bool, error) {
-	v, closer, err := s.db.Get(key)
+func (s *Store) getMeta(key []byte) (uint32, bool, error) { return getMeta(s.db, key) }
+
+func getMeta(db *pebble.DB, key []byte) (uint32, bool, error) {
+	v, closer, err := db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, false, nil
 	}

@@ -45,9 +45,7 @@ func Wins(incoming, stored Entry) bool {
 //	| kind u8 | stamp u32 | phone (0..19 B) |
 //	+---------+-----------+-----------------+
 //
-// kind is 'U' (live) or 'D' (tombstone). Keys are user 0x00 contact; names
-// never contain NUL and are never empty, so keys starting with 0x00 are free
-// for metadata.
+// kind is 'U' (live) or 'D' (tombstone). Keys are described in format.go.
 const (
 	kindUpdate = 'U'
 	kindDelete = 'D'
@@ -76,16 +74,40 @@ func decodeValue(v []byte) (Entry, error) {
 	return e, nil
 }
 
+// appendKey appends the pebble key of (user, contact):
+//
+//	+------+-------------------+------+---------+
+//	| 'e'  | u8 len(user)      | user | contact |
+//	+------+-------------------+------+---------+
+//
+// Either name may be empty. The length prefix makes the split unambiguous
+// and keeps one book's contacts contiguous and sorted bytewise, the empty
+// contact first. Names come from the wire, which caps them at 255 bytes; a
+// longer user is a caller's bug.
 func appendKey(dst, user, contact []byte) []byte {
+	if len(user) > maxNameLen {
+		panic("store: user name longer than 255 bytes")
+	}
+	dst = append(dst, prefixEntry, byte(len(user)))
 	dst = append(dst, user...)
-	dst = append(dst, 0)
 	return append(dst, contact...)
 }
 
+// splitKey is the inverse of appendKey.
 func splitKey(k []byte) (user, contact []byte, ok bool) {
-	i := bytes.IndexByte(k, 0)
-	if i <= 0 || i == len(k)-1 {
+	if len(k) < 2 || k[0] != prefixEntry || 2+int(k[1]) > len(k) {
 		return nil, nil, false
 	}
-	return k[:i], k[i+1:], true
+	end := 2 + int(k[1])
+	return k[2:end:end], k[end:], true
+}
+
+// appendDigestKey is what the state digest hashes for a key: user 0x00
+// contact (unambiguous, as names never hold a NUL, even when empty). It is
+// the format-1 key, kept so that the digest, which servers compare with one
+// another, is the same on both sides of the key-format change.
+func appendDigestKey(dst, user, contact []byte) []byte {
+	dst = append(dst, user...)
+	dst = append(dst, 0)
+	return append(dst, contact...)
 }

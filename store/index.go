@@ -56,7 +56,7 @@ func shardOf(user []byte) int { return int(maphash.Bytes(shardSeed, user) & (num
 // entryHash is the contribution of one entry to the state digest. It must be
 // the same on every server, so it uses a fixed hash, not maphash.
 func (sh *shard) entryHash(user, contact []byte, e Entry) uint64 {
-	sh.scratch = appendValue(appendKey(sh.scratch[:0], user, contact), e)
+	sh.scratch = appendValue(appendDigestKey(sh.scratch[:0], user, contact), e)
 	return xxhash.Sum64(sh.scratch)
 }
 

@@ -99,6 +99,10 @@ func (s *Store) openDB() (*pebble.DB, error) {
 		}
 		return nil, fmt.Errorf("open data dir %s: %w", s.cfg.Dir, err)
 	}
+	if err := upgradeFormat(db, s.log, s.cfg.Dir); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -109,7 +113,7 @@ func (s *Store) load() error {
 	} else if ok {
 		s.clock.Observe(v)
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{1}})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEntry}, UpperBound: []byte{prefixEntry + 1}})
 	if err != nil {
 		return err
 	}
