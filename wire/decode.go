@@ -65,19 +65,22 @@ func (d *Decoder) readFull(n int, atStart bool) ([]byte, error) {
 }
 
 // field returns the value of a fixed-width string field: the bytes before
-// the first NUL. A field with no NUL is a violation.
-func field(b []byte, frame, name string, nonEmpty bool) ([]byte, error) {
+// the first NUL. A field with no NUL is a violation. An empty value is an
+// ordinary value (PROTOCOL.md "Errors"), except where serverName says the
+// field is a server's name, which must not be empty.
+func field(b []byte, frame, name string, serverName bool) ([]byte, error) {
 	i := bytes.IndexByte(b, 0)
 	if i < 0 {
 		return nil, &ViolationError{Kind: ErrNoNUL, Frame: frame, Field: name}
 	}
-	if i == 0 && nonEmpty {
-		return nil, &ViolationError{Kind: ErrEmptyName, Frame: frame, Field: name}
+	if i == 0 && serverName {
+		return nil, &ViolationError{Kind: ErrEmptyServerName, Frame: frame, Field: name}
 	}
 	return b[:i:i], nil
 }
 
-// Hello reads the hello a connecting side sends (role u8, name256).
+// Hello reads the hello a connecting side sends (role u8, name256). A
+// client's name (its user) may be empty; a server's may not.
 func (d *Decoder) Hello() (Hello, error) {
 	b, err := d.readFull(HelloSize, true)
 	if err != nil {
@@ -87,14 +90,15 @@ func (d *Decoder) Hello() (Hello, error) {
 	if !role.Valid() {
 		return Hello{}, &ViolationError{Kind: ErrBadRole, Frame: "hello", Value: uint64(b[0])}
 	}
-	name, err := field(b[1:], "hello", "Name", true)
+	name, err := field(b[1:], "hello", "Name", role == RoleServer)
 	if err != nil {
 		return Hello{}, err
 	}
 	return Hello{Role: role, Name: name}, nil
 }
 
-// HelloReply reads the name a listener sends back to a role-Server hello.
+// HelloReply reads the name a listener sends back to a role-Server hello:
+// a server's name, so it must not be empty.
 func (d *Decoder) HelloReply() ([]byte, error) {
 	b, err := d.readFull(HelloReplySize, true)
 	if err != nil {
@@ -118,7 +122,7 @@ func (d *Decoder) ClientFrame(f *ClientFrame) error {
 		if b, err = d.readFull(ClientUpdateSize-1, false); err != nil {
 			return err
 		}
-		if f.Contact, err = field(b[:NameWidth], "client Update", "ContactName", true); err != nil {
+		if f.Contact, err = field(b[:NameWidth], "client Update", "ContactName", false); err != nil {
 			return err
 		}
 		f.Phone, err = field(b[NameWidth:], "client Update", "PhoneNumber", false)
@@ -127,7 +131,7 @@ func (d *Decoder) ClientFrame(f *ClientFrame) error {
 		if b, err = d.readFull(ClientDeleteSize-1, false); err != nil {
 			return err
 		}
-		f.Contact, err = field(b, "client Delete", "ContactName", true)
+		f.Contact, err = field(b, "client Delete", "ContactName", false)
 		return err
 	}
 	return &ViolationError{Kind: ErrUnknownOpcode, Frame: "client frame", Value: uint64(op)}
@@ -163,10 +167,10 @@ func (d *Decoder) ServerFrame(f *ServerFrame) error {
 		}
 		f.Clock = binary.BigEndian.Uint32(b)
 		b = b[4:]
-		if f.User, err = field(b[:NameWidth], "server Update", "UserName", true); err != nil {
+		if f.User, err = field(b[:NameWidth], "server Update", "UserName", false); err != nil {
 			return err
 		}
-		if f.Contact, err = field(b[NameWidth:2*NameWidth], "server Update", "ContactName", true); err != nil {
+		if f.Contact, err = field(b[NameWidth:2*NameWidth], "server Update", "ContactName", false); err != nil {
 			return err
 		}
 		f.Phone, err = field(b[2*NameWidth:], "server Update", "PhoneNumber", false)
@@ -177,10 +181,10 @@ func (d *Decoder) ServerFrame(f *ServerFrame) error {
 		}
 		f.Clock = binary.BigEndian.Uint32(b)
 		b = b[4:]
-		if f.User, err = field(b[:NameWidth], "server Delete", "UserName", true); err != nil {
+		if f.User, err = field(b[:NameWidth], "server Delete", "UserName", false); err != nil {
 			return err
 		}
-		f.Contact, err = field(b[NameWidth:], "server Delete", "ContactName", true)
+		f.Contact, err = field(b[NameWidth:], "server Delete", "ContactName", false)
 		return err
 	}
 	return &ViolationError{Kind: ErrUnknownOpcode, Frame: "server frame", Value: uint64(op)}
@@ -209,7 +213,7 @@ func (d *Decoder) ListAllEntry() (contact, phone []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if contact, err = field(b[:NameWidth], "ListAll reply", "ContactName", true); err != nil {
+	if contact, err = field(b[:NameWidth], "ListAll reply", "ContactName", false); err != nil {
 		return nil, nil, err
 	}
 	phone, err = field(b[NameWidth:], "ListAll reply", "PhoneNumber", false)

@@ -9,7 +9,8 @@ import (
 var zeros [NameWidth]byte
 
 // CheckName reports whether v fits a name256 field: at most MaxNameLen bytes
-// and no NUL. Emptiness is the caller's rule (server frames require names).
+// and no NUL. An empty name fits: only a server's name must be non-empty,
+// which AppendHello and AppendHelloReply check.
 func CheckName(v []byte) error { return checkField(v, MaxNameLen) }
 
 // CheckPhone reports whether v fits a phone20 field.
@@ -45,14 +46,15 @@ func appendPhone(dst, v []byte) ([]byte, error) {
 	return appendField(dst, v, PhoneWidth), nil
 }
 
-// AppendHello appends the connection hello.
+// AppendHello appends the connection hello. A client's name (its user) may
+// be empty; a server's may not (ErrEmptyServerName).
 //
 //	+--------+-----------------+
 //	| role u8| name name256    |   257 bytes
 //	+--------+-----------------+
 func AppendHello(dst []byte, role Role, name []byte) ([]byte, error) {
-	if len(name) == 0 {
-		return dst, ErrEmptyName
+	if len(name) == 0 && role == RoleServer {
+		return dst, ErrEmptyServerName
 	}
 	return appendName(append(dst, byte(role)), name)
 }
@@ -64,7 +66,7 @@ func AppendHello(dst []byte, role Role, name []byte) ([]byte, error) {
 //	+-----------------+
 func AppendHelloReply(dst []byte, name []byte) ([]byte, error) {
 	if len(name) == 0 {
-		return dst, ErrEmptyName
+		return dst, ErrEmptyServerName
 	}
 	return appendName(dst, name)
 }
@@ -75,9 +77,6 @@ func AppendHelloReply(dst []byte, name []byte) ([]byte, error) {
 //	| 0x01 | ContactName name256 | PhoneNumber phone20 |   277 bytes
 //	+------+---------------------+-------------------+
 func AppendClientUpdate(dst, contact, phone []byte) ([]byte, error) {
-	if len(contact) == 0 {
-		return dst, ErrEmptyName
-	}
 	if err := CheckPhone(phone); err != nil {
 		return dst, err
 	}
@@ -94,9 +93,6 @@ func AppendClientUpdate(dst, contact, phone []byte) ([]byte, error) {
 //	| 0x02 | ContactName name256 |   257 bytes
 //	+------+---------------------+
 func AppendClientDelete(dst, contact []byte) ([]byte, error) {
-	if len(contact) == 0 {
-		return dst, ErrEmptyName
-	}
 	if err := CheckName(contact); err != nil {
 		return dst, err
 	}
@@ -151,9 +147,6 @@ func AppendListAllEntryString(dst []byte, contact, phone string) ([]byte, error)
 //	| 0x01 | Clock u32 | UserName name256 | ContactName name256 | PhoneNumber phone20 |   537 bytes
 //	+------+-----------+------------------+---------------------+---------------------+
 func AppendServerUpdate(dst []byte, clock uint32, user, contact, phone []byte) ([]byte, error) {
-	if len(user) == 0 || len(contact) == 0 {
-		return dst, ErrEmptyName
-	}
 	if err := firstErr(CheckName(user), CheckName(contact), CheckPhone(phone)); err != nil {
 		return dst, err
 	}
@@ -169,9 +162,6 @@ func AppendServerUpdate(dst []byte, clock uint32, user, contact, phone []byte) (
 //	| 0x02 | Clock u32 | UserName name256 | ContactName name256 |   517 bytes
 //	+------+-----------+------------------+---------------------+
 func AppendServerDelete(dst []byte, clock uint32, user, contact []byte) ([]byte, error) {
-	if len(user) == 0 || len(contact) == 0 {
-		return dst, ErrEmptyName
-	}
 	if err := firstErr(CheckName(user), CheckName(contact)); err != nil {
 		return dst, err
 	}

@@ -8,11 +8,13 @@ import (
 // Sentinel errors, one per kind of protocol violation. A *ViolationError
 // wraps exactly one of them, so callers test with errors.Is.
 var (
-	ErrUnknownOpcode  = errors.New("unknown opcode")
-	ErrBadRole        = errors.New("role byte is neither 1 (server) nor 2 (client)")
-	ErrNoNUL          = errors.New("string field has no NUL terminator")
-	ErrEmptyName      = errors.New("empty name")
-	ErrListAllTooLong = errors.New("ListAll count exceeds the limit")
+	ErrUnknownOpcode = errors.New("unknown opcode")
+	ErrBadRole       = errors.New("role byte is neither 1 (server) nor 2 (client)")
+	ErrNoNUL         = errors.New("string field has no NUL terminator")
+	// ErrEmptyServerName: a server's name (role-1 hello, hello reply) is
+	// empty. Every other empty string is an ordinary value.
+	ErrEmptyServerName = errors.New("empty server name")
+	ErrListAllTooLong  = errors.New("ListAll count exceeds the limit")
 )
 
 // Encoding errors: a value that cannot be sent without breaking the protocol.
@@ -54,8 +56,8 @@ func (e *ViolationError) Reason() string {
 		return "bad_role"
 	case ErrNoNUL:
 		return "no_nul"
-	case ErrEmptyName:
-		return "empty_name"
+	case ErrEmptyServerName:
+		return "empty_server_name"
 	case ErrListAllTooLong:
 		return "listall_too_long"
 	}

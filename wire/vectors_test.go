@@ -18,12 +18,17 @@ type vector struct {
 	raw  []byte
 }
 
+const (
+	sharedVectors = "../../shared/testdata/vectors.txt"
+	repoVectors   = "testdata/vectors.txt"
+)
+
 // loadVectors reads the contract's vectors from ../shared when the checkout
 // has it beside it, else the copy kept in testdata (same file).
 func loadVectors(t testing.TB) []vector {
-	path := "../../shared/testdata/vectors.txt"
+	path := sharedVectors
 	if _, err := os.Stat(path); err != nil {
-		path = "testdata/vectors.txt"
+		path = repoVectors
 	}
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -132,6 +137,19 @@ func encodeServer(f ServerFrame) ([]byte, error) {
 	default:
 		return AppendAskForUpdate(nil), nil
 	}
+}
+
+// The repo's copy must be the contract's file, byte for byte: a clean clone
+// without ../shared tests against the copy alone.
+func TestRepoVectorsAreTheContracts(t *testing.T) {
+	shared, err := os.ReadFile(sharedVectors)
+	if os.IsNotExist(err) {
+		t.Skip("no ../shared beside this checkout: only the repo copy of the vectors is available")
+	}
+	require.NoError(t, err)
+	repo, err := os.ReadFile(repoVectors)
+	require.NoError(t, err)
+	require.Equal(t, string(shared), string(repo), "copy ../shared/testdata/vectors.txt over wire/testdata/vectors.txt")
 }
 
 func TestVectors(t *testing.T) {

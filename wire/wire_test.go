@@ -19,15 +19,14 @@ func TestEncodeRejectsValuesThatDoNotFit(t *testing.T) {
 		err  error
 		enc  func() ([]byte, error)
 	}{
-		{"hello empty name", ErrEmptyName, func() ([]byte, error) { return AppendHello(nil, RoleClient, nil) }},
+		{"server hello empty name", ErrEmptyServerName, func() ([]byte, error) { return AppendHello(nil, RoleServer, nil) }},
+		{"hello reply empty name", ErrEmptyServerName, func() ([]byte, error) { return AppendHelloReply(nil, nil) }},
 		{"hello name 256 bytes", ErrValueTooLong, func() ([]byte, error) { return AppendHello(nil, RoleClient, long) }},
-		{"update empty contact", ErrEmptyName, func() ([]byte, error) { return AppendClientUpdate(nil, nil, []byte("1")) }},
 		{"update phone 20 bytes", ErrValueTooLong, func() ([]byte, error) {
 			return AppendClientUpdate(nil, []byte("a"), bytes.Repeat([]byte("9"), 20))
 		}},
 		{"update contact with NUL", ErrValueHasNUL, func() ([]byte, error) { return AppendClientUpdate(nil, []byte("a\x00b"), nil) }},
 		{"delete contact too long", ErrValueTooLong, func() ([]byte, error) { return AppendClientDelete(nil, long) }},
-		{"server update empty user", ErrEmptyName, func() ([]byte, error) { return AppendServerUpdate(nil, 1, nil, []byte("c"), nil) }},
 		{"server delete contact NUL", ErrValueHasNUL, func() ([]byte, error) { return AppendServerDelete(nil, 1, []byte("u"), []byte("\x00")) }},
 	}
 	for _, tc := range tests {
@@ -95,7 +94,6 @@ func TestViolationsAreTyped(t *testing.T) {
 	}{
 		{"unknown client opcode 0", []byte{0}, false, ErrUnknownOpcode, "unknown_opcode"},
 		{"unknown server opcode 6", []byte{6}, true, ErrUnknownOpcode, "unknown_opcode"},
-		{"server delete empty user", append(append([]byte{2, 0, 0, 0, 1}, make([]byte, 256)...), append([]byte("c"), make([]byte, 255)...)...), true, ErrEmptyName, "empty_name"},
 		{"client delete no NUL", append([]byte{2}, bytes.Repeat([]byte("x"), 256)...), false, ErrNoNUL, "no_nul"},
 	}
 	for _, tc := range tests {
@@ -170,4 +168,59 @@ func TestAppendListAllEntryStringMatchesBytes(t *testing.T) {
 	require.ErrorIs(t, err, ErrValueHasNUL)
 	_, err = AppendListAllEntryString(nil, "a", strings.Repeat("1", 20))
 	require.ErrorIs(t, err, ErrValueTooLong)
+}
+
+// Empty names are ordinary values (PROTOCOL.md "Errors"): every frame that
+// carries a user or contact name encodes an empty one and decodes it back.
+func TestEmptyNamesRoundTrip(t *testing.T) {
+	empty, c, p := []byte{}, []byte("c"), []byte("1")
+	tests := []struct {
+		name string
+		kind string
+		enc  func() ([]byte, error)
+	}{
+		{"client hello, empty user", "hello", func() ([]byte, error) { return AppendHello(nil, RoleClient, empty) }},
+		{"client Update, empty contact", "client", func() ([]byte, error) { return AppendClientUpdate(nil, empty, p) }},
+		{"client Update, empty contact and phone", "client", func() ([]byte, error) { return AppendClientUpdate(nil, empty, empty) }},
+		{"client Delete, empty contact", "client", func() ([]byte, error) { return AppendClientDelete(nil, empty) }},
+		{"server Update, empty user", "server", func() ([]byte, error) { return AppendServerUpdate(nil, 7, empty, c, p) }},
+		{"server Update, empty contact", "server", func() ([]byte, error) { return AppendServerUpdate(nil, 7, c, empty, p) }},
+		{"server Update, both empty", "server", func() ([]byte, error) { return AppendServerUpdate(nil, 7, empty, empty, p) }},
+		{"server Delete, empty user", "server", func() ([]byte, error) { return AppendServerDelete(nil, 8, empty, c) }},
+		{"server Delete, both empty", "server", func() ([]byte, error) { return AppendServerDelete(nil, 8, empty, empty) }},
+		{"ListAll reply, empty contact", "listAllReply", func() ([]byte, error) {
+			return AppendListAllEntry(AppendListAllCount(nil, 1), empty, p)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.enc()
+			require.NoError(t, err)
+			out, err := decodeAndReencode(tc.kind, b)
+			require.NoError(t, err)
+			require.Equal(t, b, out)
+		})
+	}
+}
+
+// Only a server's own name must be non-empty: a role-1 hello and the hello
+// reply with an empty name are violations, with their own reason.
+func TestEmptyServerNameIsAViolation(t *testing.T) {
+	tests := []struct {
+		name string
+		kind string
+		in   []byte
+	}{
+		{"server hello", "hello", append([]byte{byte(RoleServer)}, make([]byte, NameWidth)...)},
+		{"hello reply", "helloReply", make([]byte, NameWidth)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeAndReencode(tc.kind, tc.in)
+			require.ErrorIs(t, err, ErrEmptyServerName)
+			var v *ViolationError
+			require.True(t, errors.As(err, &v))
+			require.Equal(t, "empty_server_name", v.Reason())
+		})
+	}
 }
