@@ -31,7 +31,7 @@ clean:
 # Chaos test against real binaries on 127.0.0.11-15 (10 minutes of faults).
 .PHONY: chaos
 chaos:
-	CHAOS_DURATION=10m $(GO) test ./internal/chaos -run TestChaos -count=1 -v -timeout 20m
+	CHAOS_DURATION=10m $(GO) test ./internal/chaostest -run TestChaos -count=1 -v -timeout 20m
 
 # The container image: static binaries, then FROM scratch around them.
 IMAGE ?= contactstore/contact-server:dev

@@ -9,16 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/chaos"
+	"github.com/contactstore/contactstore/internal/chaostest"
 	"github.com/stretchr/testify/require"
 )
 
 // writers starts n failing-over writers over addrs; stop ends them.
-func writers(n int, prefix string, addrs []string) (ws []*chaos.Writer, stop func()) {
+func writers(n int, prefix string, addrs []string) (ws []*chaostest.Writer, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg gosync.WaitGroup
 	for i := range n {
-		w := chaos.NewWriter(fmt.Sprintf("%s-%d", prefix, i), addrs, uint64(i+1))
+		w := chaostest.NewWriter(fmt.Sprintf("%s-%d", prefix, i), addrs, uint64(i+1))
 		ws = append(ws, w)
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()
@@ -26,7 +26,7 @@ func writers(n int, prefix string, addrs []string) (ws []*chaos.Writer, stop fun
 	return ws, func() { cancel(); wg.Wait() }
 }
 
-func users(ws []*chaos.Writer) []string {
+func users(ws []*chaostest.Writer) []string {
 	var out []string
 	for _, w := range ws {
 		out = append(out, w.User)
@@ -36,7 +36,7 @@ func users(ws []*chaos.Writer) []string {
 
 // verify checks every writer against the converged books and prints the
 // scenario's one-line summary.
-func verify(t *testing.T, scenario string, faults int, ws []*chaos.Writer, books map[string]map[string]string, took time.Duration, extra string) {
+func verify(t *testing.T, scenario string, faults int, ws []*chaostest.Writer, books map[string]map[string]string, took time.Duration, extra string) {
 	t.Helper()
 	var writes, acked, lost, resurrected, late int
 	for _, w := range ws {
@@ -51,7 +51,7 @@ func verify(t *testing.T, scenario string, faults int, ws []*chaos.Writer, books
 		writes, acked = writes+wr, acked+ac
 		lost, resurrected, late = lost+v.Lost, resurrected+v.Resurrected, late+v.LateCreates
 	}
-	chaos.Summary(fmt.Sprintf("compose %s: faults=%d writes=%d acknowledged=%d lost=%d resurrected=%d late_unacknowledged_creates=%d converge=%.2fs%s",
+	chaostest.Summary(fmt.Sprintf("compose %s: faults=%d writes=%d acknowledged=%d lost=%d resurrected=%d late_unacknowledged_creates=%d converge=%.2fs%s",
 		scenario, faults, writes, acked, lost, resurrected, late, took.Seconds(), extra))
 	require.Positive(t, acked, "no write was acknowledged")
 	require.Zero(t, lost)
@@ -90,7 +90,7 @@ func TestCompose(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		stop()
-		books, _, err := chaos.Converge(contactAddrs, users(ws), 15*time.Second)
+		books, _, err := chaostest.Converge(contactAddrs, users(ws), 15*time.Second)
 		require.NoError(t, err)
 		verify(t, "kill-restart", faults, ws, books, time.Since(lastFault), "")
 	})
@@ -102,7 +102,7 @@ func TestCompose(t *testing.T) {
 		e.docker("network", "disconnect", e.net, cut)
 		// The cut-off member takes writes too, through docker exec (the host
 		// cannot reach it): each put returns only once it is durable there.
-		minority := chaos.NewExecWriter("minority", func(args ...string) error {
+		minority := chaostest.NewExecWriter("minority", func(args ...string) error {
 			_, err := run("docker", append([]string{"exec", cut, "/contactctl", "--server", "127.0.0.1:9000", "--timeout", "3s"}, args...)...)
 			return err
 		})
@@ -115,8 +115,8 @@ func TestCompose(t *testing.T) {
 		healed := time.Now()
 		time.Sleep(500 * time.Millisecond)
 		stop()
-		all := append(append([]*chaos.Writer{}, ws...), minority.Writer())
-		books, _, err := chaos.Converge(contactAddrs, users(all), 15*time.Second)
+		all := append(append([]*chaostest.Writer{}, ws...), minority.Writer())
+		books, _, err := chaostest.Converge(contactAddrs, users(all), 15*time.Second)
 		require.NoError(t, err)
 		verify(t, "partition", 1, all, books, time.Since(healed), fmt.Sprintf(" cut_off=%v", partitionFor()))
 	})
@@ -137,7 +137,7 @@ func TestCompose(t *testing.T) {
 		e.waitReady(https, 60*time.Second)
 		time.Sleep(2 * time.Second)
 		stop()
-		books, _, err := chaos.Converge(append(append([]string{}, contactAddrs...), addrs...), users(ws), 15*time.Second)
+		books, _, err := chaostest.Converge(append(append([]string{}, contactAddrs...), addrs...), users(ws), 15*time.Second)
 		require.NoError(t, err)
 		verify(t, "scale-out 3->6", 3, ws, books, time.Since(scaled), "")
 
@@ -147,7 +147,7 @@ func TestCompose(t *testing.T) {
 		shrunk := time.Now()
 		time.Sleep(time.Second)
 		stop2()
-		books, _, err = chaos.Converge(contactAddrs, users(append(ws, ws2...)), 15*time.Second)
+		books, _, err = chaostest.Converge(contactAddrs, users(append(ws, ws2...)), 15*time.Second)
 		require.NoError(t, err)
 		verify(t, "scale-in 6->3", 3, append(ws, ws2...), books, time.Since(shrunk), "")
 	})

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/logging"
+	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/contactstore/contactstore/internal/server"
 	"github.com/stretchr/testify/require"
 )
@@ -19,7 +19,7 @@ func startServer(t *testing.T) *server.Server {
 	cfg := server.DefaultConfig("ctl")
 	cfg.ListenAddr = "127.0.0.1:0"
 	cfg.Store.Dir = t.TempDir()
-	cfg.Logger = logging.ForTest(t, "server")
+	cfg.Logger = logtest.ForTest(t, "server")
 	s, err := server.New(cfg)
 	require.NoError(t, err)
 	s.Serve()

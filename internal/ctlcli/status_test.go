@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/cluster"
+	"github.com/contactstore/contactstore/internal/clustertest"
 	"github.com/contactstore/contactstore/internal/ops"
 	"github.com/stretchr/testify/require"
 )
 
 func TestStatusAndMembers(t *testing.T) {
-	h := cluster.New(t, 2, cluster.Options{BaseIP: 200, HTTP: true})
+	h := clustertest.New(t, 2, clustertest.Options{BaseIP: 200, HTTP: true})
 	h.WaitConverged(20 * time.Second)
 	httpFlag := "--http=" + deadAddr(t) + "," + h.Node(0).HTTPAddr // the first endpoint is down: fail over
 	h.WaitFor(10*time.Second, "both members published serving", func() bool {

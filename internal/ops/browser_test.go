@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/contactstore/contactstore/internal/cluster"
+	"github.com/contactstore/contactstore/internal/clustertest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,7 +31,7 @@ func TestStatusPageInABrowser(t *testing.T) {
 	if browser == "" {
 		t.Skip("no Chromium on this machine (apt-get install chromium; .ci/run installs it)")
 	}
-	h := cluster.New(t, 3, cluster.Options{BaseIP: 210, HTTP: true, Heartbeat: 200 * time.Millisecond})
+	h := clustertest.New(t, 3, clustertest.Options{BaseIP: 210, HTTP: true, Heartbeat: 200 * time.Millisecond})
 	h.WaitConverged(20 * time.Second)
 	for i := range 3 {
 		c := h.Client(i, fmt.Sprintf("user-%d", i))

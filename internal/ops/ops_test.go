@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/cluster"
+	"github.com/contactstore/contactstore/internal/clustertest"
 	"github.com/contactstore/contactstore/internal/ops"
 	"github.com/stretchr/testify/require"
 )
@@ -32,7 +32,7 @@ func members(t *testing.T, addr string) []ops.Member {
 }
 
 func TestEndpointsOfALiveCluster(t *testing.T) {
-	h := cluster.New(t, 3, cluster.Options{BaseIP: 180, HTTP: true})
+	h := clustertest.New(t, 3, clustertest.Options{BaseIP: 180, HTTP: true})
 	h.WaitConverged(20 * time.Second)
 	c := h.Client(0, "ops")
 	require.NoError(t, c.Update("a", "1"))
@@ -101,7 +101,7 @@ func TestEndpointsOfALiveCluster(t *testing.T) {
 }
 
 func TestReadyzIsUnavailableWhileLeaving(t *testing.T) {
-	h := cluster.New(t, 2, cluster.Options{BaseIP: 190, HTTP: true})
+	h := clustertest.New(t, 2, clustertest.Options{BaseIP: 190, HTTP: true})
 	h.WaitConverged(20 * time.Second)
 	n := h.Node(1).Node
 	n.Sync.SetLeaving()

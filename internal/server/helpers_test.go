@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/logging"
+	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,7 +21,7 @@ func startServer(t testing.TB, mod func(*Config)) *Server {
 	cfg := DefaultConfig("test")
 	cfg.ListenAddr = "127.0.0.1:0"
 	cfg.Store.Dir = t.TempDir()
-	cfg.Logger = logging.ForTest(t, "server")
+	cfg.Logger = logtest.ForTest(t, "server")
 	if mod != nil {
 		mod(&cfg)
 	}

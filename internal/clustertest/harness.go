@@ -1,9 +1,10 @@
-// Package cluster is the in-process test harness: N contact servers in one
-// process, each on its own 127.0.0.x address with fast gossip timings, and
-// Kill, Restart, Partition, Heal and WaitConverged helpers that wait on
-// conditions with deadlines, never with fixed sleeps. Only tests and
-// benchmarks use it.
-package cluster
+// Package clustertest is the in-process cluster harness, kept out of the
+// binaries like httptest: N contact servers in one process, each on its
+// own 127.0.0.x address with fast gossip timings, and Kill, Restart,
+// Partition, Heal and WaitConverged helpers that wait on conditions with
+// deadlines, never with fixed sleeps. Only tests and benchmarks import it;
+// its own _test files are the cluster's integration tests.
+package clustertest
 
 import (
 	"context"
@@ -17,7 +18,7 @@ import (
 	"time"
 
 	"github.com/contactstore/contactstore/internal/client"
-	"github.com/contactstore/contactstore/internal/logging"
+	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/contactstore/contactstore/internal/node"
 	"github.com/contactstore/contactstore/internal/ops"
 	"github.com/hashicorp/go-hclog"
@@ -109,7 +110,7 @@ func (h *Harness) logger(name string) hclog.Logger {
 	if h.opts.Quiet {
 		return hclog.NewNullLogger()
 	}
-	return logging.ForTest(h.t, name)
+	return logtest.ForTest(h.t, name)
 }
 
 func (h *Harness) start(in *Instance) {
