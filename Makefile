@@ -1,13 +1,20 @@
 # Everyday targets. The README's two commands need none of these.
 GO ?= go
 
-.PHONY: build test race fuzz vet lint bench bench-ingest bench-memory clean
+.PHONY: build test slow fuzz vet lint bench bench-ingest bench-memory clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/contact-server ./cmd/contactctl
 
+# The README's test command: the fast suite (only Go needed).
 test:
 	$(GO) test -race ./...
+
+# The full suite: the fast one plus the tests behind the slow build tag
+# (real-process chaos, the Compose suite when Docker answers, the long and
+# large cluster tests).
+slow:
+	$(GO) test -race -count=1 -tags slow -timeout 30m ./...
 
 fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s
@@ -15,6 +22,12 @@ fuzz:
 vet:
 	$(GO) vet ./...
 	test -z "$$(gofmt -l .)"
+
+# The quick checks .ci/run makes before the tests.
+lint: vet
+	$(GO) vet -tags slow ./...
+	$(GO) mod tidy -diff
+	.ci/no-binaries
 
 bench: bench-ingest bench-memory
 	$(GO) test ./wire ./internal/server -run '^$$' -bench . -benchmem
@@ -26,12 +39,12 @@ bench-memory:
 	bench/memory.sh
 
 clean:
-	rm -rf bin data
+	rm -rf bin data plot
 
 # Chaos test against real binaries on 127.0.0.11-15 (10 minutes of faults).
 .PHONY: chaos
 chaos:
-	CHAOS_DURATION=10m $(GO) test ./internal/chaostest -run TestChaos -count=1 -v -timeout 20m
+	CHAOS_DURATION=10m $(GO) test -tags slow ./internal/chaostest -run TestChaos -count=1 -v -timeout 20m
 
 # The container image: static binaries, then FROM scratch around them.
 IMAGE ?= contactstore/contact-server:dev
@@ -42,4 +55,4 @@ image:
 
 # Chaos against the Compose cluster: kill/restart, a cut-off minority, scale 3->6->3.
 chaos-compose: image
-	$(GO) test ./internal/composetest -run TestCompose -count=1 -v -timeout 20m
+	$(GO) test -tags slow ./internal/composetest -run TestCompose -count=1 -v -timeout 20m

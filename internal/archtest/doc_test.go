@@ -23,7 +23,7 @@ const (
 func importList(t *testing.T) string {
 	var b strings.Builder
 	b.WriteString("```\n")
-	for _, p := range goList(t, "./...") {
+	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, module+"/")
 		imports := strings.Join(ours(p.Imports), ", ")
 		if imports == "" {

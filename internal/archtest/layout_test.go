@@ -1,8 +1,10 @@
 package archtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,38 +26,55 @@ type pkg struct {
 	ImportPath string
 	Imports    []string
 	Deps       []string
+	Module     *struct{ Path string }
 }
 
-// goList runs `go list -json` with args from the module root and decodes
-// every package it prints.
-func goList(t *testing.T, args ...string) []pkg {
+// goList runs `go list -json -deps ./...` once from the module root and
+// returns every package of the module (the standard library and other
+// modules, listed only as dependencies, are left out).
+func goList(t *testing.T) []pkg {
 	t.Helper()
+	listed.once.Do(func() { listed.pkgs, listed.err = runGoList() })
+	require.NoError(t, listed.err)
 	statSources(t)
-	cmd := exec.Command("go", append([]string{"list", "-json=ImportPath,Imports,Deps"}, args...)...)
+	require.NotEmpty(t, listed.pkgs, "go list listed no package of %s", module)
+	return listed.pkgs
+}
+
+var listed struct {
+	once gosync.Once
+	pkgs []pkg
+	err  error
+}
+
+func runGoList() ([]pkg, error) {
+	cmd := exec.Command("go", "list", "-deps", "-json=ImportPath,Imports,Deps,Module", "./...")
 	cmd.Dir = "../.." // the module root
 	out, err := cmd.Output()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		t.Fatalf("go list %v: %v\n%s", args, err, ee.Stderr)
+		return nil, fmt.Errorf("go list: %v\n%s", err, ee.Stderr)
+	} else if err != nil {
+		return nil, fmt.Errorf("go list: %v", err)
 	}
-	require.NoError(t, err, "go list %v", args)
-	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	var pkgs []pkg
 	for {
 		var p pkg
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
-			break
-		} else {
-			require.NoError(t, err)
+			slices.SortFunc(pkgs, func(a, b pkg) int { return strings.Compare(a.ImportPath, b.ImportPath) })
+			return pkgs, nil
+		} else if err != nil {
+			return nil, err
 		}
-		pkgs = append(pkgs, p)
+		if p.Module != nil && p.Module.Path == module {
+			pkgs = append(pkgs, p)
+		}
 	}
-	require.NotEmpty(t, pkgs, "go list %v listed nothing", args)
-	return pkgs
 }
 
 // ours returns the packages of this module in list, relative to the module
-// ("wire", "internal/server", "" for the root).
+// ("wire", "internal/server").
 func ours(list []string) []string {
 	var out []string
 	for _, p := range list {
@@ -91,7 +111,7 @@ func isTestKit(rel string) bool { return strings.HasSuffix(path.Base(rel), "test
 // "testing"; everything else is code the binaries could link.
 func TestOnlyTestKitsImportTesting(t *testing.T) {
 	kits := 0
-	for _, p := range goList(t, "./...") {
+	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, module+"/")
 		if isTestKit(rel) {
 			kits++
@@ -105,7 +125,7 @@ func TestOnlyTestKitsImportTesting(t *testing.T) {
 
 // Neither binary links "testing" or any test kit, even indirectly.
 func TestBinariesLinkNoTestCode(t *testing.T) {
-	for _, p := range goList(t, "-deps", "./cmd/...") {
+	for _, p := range goList(t) {
 		if !strings.HasPrefix(p.ImportPath, module+"/cmd/") {
 			continue
 		}
@@ -126,7 +146,7 @@ func TestImportsPointDownTheStack(t *testing.T) {
 		"membership": nil,
 		"sync":       {"wire", "store", "membership"},
 	}
-	for _, p := range goList(t, "./...") {
+	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, module+"/")
 		imports := ours(p.Imports)
 		if want, ok := allowed[rel]; ok {

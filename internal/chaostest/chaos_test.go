@@ -1,3 +1,5 @@
+//go:build slow
+
 package chaostest
 
 import (
@@ -27,18 +29,12 @@ func chaosDuration(t *testing.T) time.Duration {
 }
 
 func TestChaosKillAndRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("chaos test runs real servers for ~40 s; skipped in -short")
-	}
 	runChaos(t, newCluster(t, 5), "chaos kill-restart", chaosDuration(t))
 }
 
 // The same chaos with TLS on the contact port (clients verified by name)
 // and encrypted gossip.
 func TestChaosKillAndRestartSecure(t *testing.T) {
-	if testing.Short() {
-		t.Skip("chaos test runs real servers for ~30 s; skipped in -short")
-	}
 	c := newCluster(t, 5)
 	dir := t.TempDir()
 	var names, users []string

@@ -6,11 +6,11 @@
 // tests import it: its own chaos test and the Compose suite
 // (internal/composetest).
 //
-// Its test (chaos_test.go, procs_test.go) builds the real contact-server
-// binary, runs five servers on 127.0.0.11–15, writes through clients that
-// fail over between them while members are killed with SIGKILL and
-// restarted, and checks convergence and that no acknowledged change was
-// lost or resurrected. CHAOS_DURATION sets the length of the fault phase
+// Its test (chaos_test.go, procs_test.go; only with -tags slow, the full
+// suite) builds the real contact-server binary, runs five servers on
+// 127.0.0.11–15, writes through clients that fail over between them while
+// members are killed with SIGKILL and restarted, and checks convergence
+// and that no acknowledged change was lost or resurrected. CHAOS_DURATION sets the length of the fault phase
 // (default 15s; `make chaos` runs 10m).
 //
 // Its exported code must not import the server side: it talks to servers

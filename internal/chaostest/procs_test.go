@@ -1,3 +1,5 @@
+//go:build slow
+
 package chaostest
 
 import (
@@ -17,6 +19,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// The chaos servers' ports are fixed: a killed server must come
+// back on the address its peers and the writers know, and memberlist must
+// find it at the gossip address the others were started with (--join). The
+// ports are not picked by listening and closing (another process could
+// take them in between): they are fixed, on the five addresses
+// 127.0.0.11-15 that nothing else in this repository binds with these
+// ports (the in-process harness uses 127.0.0.20 and up, on ports the kernel
+// picks; the README's demo cluster uses 9000 and 7946). A port held by
+// anything else shows as "address already in use" in that server's log,
+// which the test prints when it fails.
 const (
 	contactPort = "19000"
 	gossipPort  = "17946"
@@ -44,11 +56,35 @@ type cluster struct {
 	userDialer func(user string) Dialer
 }
 
+// serverBin is the contact-server binary, built once for every chaos test
+// of this run.
+var serverBin struct {
+	once gosync.Once
+	dir  string
+	path string
+	err  error
+	out  []byte
+}
+
 func buildServer(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "contact-server")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/contact-server").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
+	serverBin.once.Do(func() {
+		serverBin.dir, serverBin.err = os.MkdirTemp("", "chaostest-")
+		if serverBin.err != nil {
+			return
+		}
+		serverBin.path = filepath.Join(serverBin.dir, "contact-server")
+		serverBin.out, serverBin.err = exec.Command("go", "build", "-o", serverBin.path, "../../cmd/contact-server").CombinedOutput()
+	})
+	require.NoError(t, serverBin.err, "go build: %s", serverBin.out)
+	return serverBin.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if serverBin.dir != "" {
+		_ = os.RemoveAll(serverBin.dir)
+	}
+	os.Exit(code)
 }
 
 func newCluster(t *testing.T, n int) *cluster {

@@ -1,3 +1,5 @@
+//go:build slow
+
 package composetest
 
 import (
@@ -68,9 +70,6 @@ func partitionFor() time.Duration {
 }
 
 func TestCompose(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the Compose chaos suite takes about two minutes; skipped in -short")
-	}
 	e := setup(t)
 	rng := rand.New(rand.NewPCG(3, 3))
 

@@ -4,5 +4,11 @@
 // writers: members killed and restarted with docker, a minority cut off
 // with docker network disconnect, and a scale-out from 3 to 6 members and
 // back. It skips, saying why, when no Docker engine answers. It has no code
-// outside its test.
+// outside its test, which builds only with -tags slow (the full suite).
+//
+// It reaches the members on the loopback ports docker-compose.yml
+// publishes (9001-9003, HTTP 8081-8083), as a user of the Compose file
+// would: those are part of what it tests, so they are fixed rather than
+// picked, and a port already taken fails `docker compose up` with a clear
+// error.
 package composetest

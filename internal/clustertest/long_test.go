@@ -1,3 +1,9 @@
+//go:build slow
+
+// The long and large cluster tests: they run only in the full suite
+// (go test -tags slow ./...). Each needs tens of seconds of both cores
+// under -race, and both depend on timely heartbeats, which the other test
+// packages that go test runs beside them on two cores can starve.
 package clustertest
 
 import (
@@ -25,5 +31,18 @@ func TestLongTransferIsNotSilence(t *testing.T) {
 	t.Logf("200,000 contacts joined in %v", time.Since(start).Round(time.Millisecond))
 	for i := range 2 {
 		require.Zero(t, h.Node(i).Node.Sync.Stats().SilentClosed.Load(), "node %d closed a peer connection as silent", i)
+	}
+}
+
+func TestSixteenServersConverge(t *testing.T) {
+	// memberlist's own local timings: the harness's 50 ms probe timeout makes
+	// 16 race-instrumented nodes on two cores suspect one another.
+	h := New(t, 16, Options{BaseIP: 100, Quiet: true, Heartbeat: 250 * time.Millisecond, Profile: "local"})
+	took := h.WaitConverged(60 * time.Second)
+	t.Logf("16 nodes converged %v after the last start", took)
+	put(t, h, 7, "eve", "c", "1")
+	h.WaitConverged(20 * time.Second)
+	for j := range 16 {
+		require.Equal(t, []string{"c=1"}, h.List(j, "eve"), "node %d", j)
 	}
 }
