@@ -17,7 +17,10 @@ import (
 func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 	batch := s.store.NewBatch()
 	defer batch.Close()
-	bw := bufio.NewWriterSize(conn, 32<<10)
+	// Every write of a reply, not just the first, gets WriteTimeout, and so
+	// does every reply whether or not an idle timeout is set: a client that
+	// never reads cannot pin this goroutine and its buffers forever.
+	bw := bufio.NewWriterSize(deadlineWriter{conn: conn, timeout: s.cfg.WriteTimeout}, 32<<10)
 	userB := []byte(user)
 	var (
 		f       wire.ClientFrame
@@ -52,9 +55,8 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 				return
 			}
 		}
-		if dec.Buffered() == 0 {
-			_ = conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		}
+		// connReader arms the idle deadline (if any) before every read of
+		// the connection, however the frames are split across reads.
 		if err := dec.ClientFrame(&f); err != nil {
 			s.connError(conn, "client", user, err)
 			return
@@ -93,7 +95,6 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			for _, c := range list {
 				reply, _ = wire.AppendListAllEntryString(reply, c.Name, c.Phone) // stored values always fit
 			}
-			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 			_, _ = bw.Write(reply) // a write error sticks and Flush reports it
 			if err := bw.Flush(); err != nil {
 				s.connError(conn, "client reply", user, err)
@@ -107,7 +108,9 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 }
 
 // waitSynced holds a new client connection until the server has its peers'
-// state, the server shuts down (false), or SyncWaitTimeout passes.
+// state, the server shuts down (false), or SyncWaitTimeout passes. Nothing
+// reads the connection meanwhile, so no deadline can fire: the idle
+// deadline, if any, is armed by the first read after the wait.
 func (s *Server) waitSynced() bool {
 	if s.synced == nil || s.synced() {
 		return true

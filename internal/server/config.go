@@ -16,12 +16,30 @@ type Config struct {
 	Name string
 	// ListenAddr is the contact-protocol TCP address, e.g. ":9000".
 	ListenAddr string
-	// HandshakeTimeout bounds how long a new connection may take to send
-	// its hello.
+	// HandshakeTimeout bounds how long a new connection may take, from
+	// accept, to finish its TLS handshake (with TLS) and send its hello.
+	// It ends with the hello: it never applies to a later read.
 	HandshakeTimeout time.Duration
-	// IdleTimeout closes a connection that sends nothing for this long, and
-	// bounds how long a reply write may block on a slow reader.
+	// IdleTimeout, if positive, closes a client connection that sends no
+	// byte for this long once its hello is in (re-armed before every read,
+	// and not running while the server holds the connection for its first
+	// sync). 0, the default, never closes a client for being quiet:
+	// interactive clients sit at a menu for minutes (PROTOCOL.md "Errors"),
+	// and KeepAlive finds the ones that are gone. Peer connections have
+	// their own silence rule (sync).
 	IdleTimeout time.Duration
+	// WriteTimeout bounds each write of a ListAll reply (in chunks of
+	// 64 KiB): a client that reads nothing of its reply for this long is
+	// disconnected, so it cannot pin the connection's goroutine and buffers
+	// forever. It applies whatever IdleTimeout is.
+	WriteTimeout time.Duration
+	// KeepAlive is the TCP keepalive period of accepted connections: after
+	// this long without traffic the kernel sends a probe, then one every
+	// KeepAlive; a connection whose other end answers none of 4 probes
+	// (a host powered off, a cable cut) is closed, about 5 x KeepAlive
+	// after its last traffic. A live but quiet client answers the probes
+	// from its kernel and is kept.
+	KeepAlive time.Duration
 	// MaxConns is the most connections served at once; more are closed at
 	// once.
 	MaxConns int
@@ -50,13 +68,19 @@ type Config struct {
 	Logger hclog.Logger
 }
 
+// keepAliveProbes is how many unanswered TCP keepalive probes close a
+// connection (Config.KeepAlive).
+const keepAliveProbes = 4
+
 // DefaultConfig returns the defaults for a server called name.
 func DefaultConfig(name string) Config {
 	return Config{
 		Name:              name,
 		ListenAddr:        ":9000",
 		HandshakeTimeout:  10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
+		IdleTimeout:       0, // off: see IdleTimeout
+		WriteTimeout:      30 * time.Second,
+		KeepAlive:         30 * time.Second,
 		MaxConns:          10_000,
 		MaxBatch:          4096,
 		ReplicaAckTimeout: 500 * time.Millisecond,
@@ -74,8 +98,12 @@ func (c Config) Validate() error {
 		return errors.New("server name is longer than 255 bytes")
 	case c.HandshakeTimeout <= 0:
 		return errors.New("handshake timeout must be positive")
-	case c.IdleTimeout <= 0:
-		return errors.New("idle timeout must be positive")
+	case c.IdleTimeout < 0:
+		return errors.New("idle timeout must not be negative (0 turns it off)")
+	case c.WriteTimeout <= 0:
+		return errors.New("write timeout must be positive")
+	case c.KeepAlive <= 0:
+		return errors.New("TCP keepalive period must be positive")
 	case c.MaxConns <= 0:
 		return errors.New("max conns must be positive")
 	case c.MaxBatch <= 0:

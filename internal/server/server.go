@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/contactstore/contactstore/internal/security"
@@ -56,6 +59,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]bool // true once the hello says role Server
 	shutting bool
+	stopping atomic.Bool    // shutting, for connReader to read without mu
 	wg       sync.WaitGroup // accept loop and connection goroutines
 
 	shutdownOnce sync.Once
@@ -73,7 +77,11 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	// Keepalive, not a read deadline, finds clients that are gone: a client
+	// may stay quiet for as long as it likes (PROTOCOL.md "Errors").
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: cfg.KeepAlive, Interval: cfg.KeepAlive, Count: keepAliveProbes}}
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr, errors.Unwrap(err))
 	}
@@ -197,7 +205,11 @@ func (s *Server) untrack(conn net.Conn) {
 
 func (s *Server) serveConn(conn net.Conn) {
 	defer s.untrack(conn)
-	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	// The handshake deadline bounds the TLS handshake and the hello
+	// together; connReader re-arms it before every read of the hello and
+	// drops it as soon as the hello is decoded.
+	handshakeBy := time.Now().Add(s.cfg.HandshakeTimeout)
+	_ = conn.SetDeadline(handshakeBy)
 	tc, isTLS := conn.(*tls.Conn)
 	if isTLS {
 		if err := tc.Handshake(); err != nil {
@@ -207,12 +219,19 @@ func (s *Server) serveConn(conn net.Conn) {
 		}
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
-	br := bufio.NewReaderSize(conn, 64<<10)
+	cr := &connReader{conn: conn, stopping: &s.stopping, stage: stageHandshake, handshakeBy: handshakeBy}
+	br := bufio.NewReaderSize(cr, 64<<10)
 	dec := wire.NewDecoder(br)
 	hello, err := dec.Hello()
 	if err != nil {
 		s.connError(conn, "hello", "", err)
 		return
+	}
+	if hello.Role == wire.RoleServer {
+		cr.stage = stagePeer // sync arms its own deadline before every read
+		_ = conn.SetReadDeadline(time.Time{})
+	} else {
+		cr.stage, cr.idle = stageClient, s.cfg.IdleTimeout
 	}
 	name := string(hello.Name)
 	if isTLS && (hello.Role == wire.RoleServer || s.cfg.ClientCertNames) {
@@ -255,12 +274,22 @@ func (s *Server) connError(conn net.Conn, stage, who string, err error) {
 		s.Counters.AddViolation(v.Reason())
 		s.log.Warn("closing connection: protocol violation", "remote", remote, "stage", stage,
 			"user", who, "reason", v.Reason(), "error", v.Error())
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		if s.isShutting() {
 			return
 		}
 		s.Counters.IdleClosed.Add(1)
-		s.log.Info("closing connection: idle timeout", "remote", remote, "stage", stage, "user", who)
+		why := "idle timeout"
+		switch stage {
+		case "hello":
+			why = "handshake timeout"
+		case "client reply":
+			why = "write timeout: the client does not read its ListAll reply"
+		}
+		s.log.Info("closing connection: "+why, "remote", remote, "stage", stage, "user", who)
+	case errors.Is(err, syscall.ETIMEDOUT), errors.As(err, &ne) && ne.Timeout():
+		s.log.Info("closing connection: the client stopped answering (TCP keepalive)", "remote", remote,
+			"stage", stage, "user", who, "error", err)
 	default:
 		s.log.Debug("connection ended", "remote", remote, "stage", stage, "user", who, "error", err)
 	}
@@ -278,6 +307,7 @@ func (s *Server) isShutting() bool {
 func (s *Server) StopClients(ctx context.Context) {
 	s.mu.Lock()
 	s.shutting = true
+	s.stopping.Store(true) // before the deadlines below: see connReader
 	for c, peer := range s.conns {
 		if !peer {
 			_ = c.SetReadDeadline(time.Now()) // unblock reads; buffered frames are still processed
@@ -313,6 +343,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
 		s.shutting = true
+		s.stopping.Store(true)
 		for c := range s.conns {
 			// Unblock reads; buffered frames are still processed.
 			_ = c.SetReadDeadline(time.Now())

@@ -34,6 +34,7 @@ type options struct {
 	dataDir     string
 	fsync       string
 	idleTimeout time.Duration
+	keepAlive   time.Duration
 	maxConns    int
 	logLevel    string
 	logFormat   string
@@ -76,7 +77,8 @@ func Command() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":9000", "contact-protocol TCP address")
 	f.StringVar(&o.dataDir, "data-dir", "", "data directory (default ./data/<name>)")
 	f.StringVar(&o.fsync, "fsync", "batch", "batch (group commit, durable at every ListAll) or always (fsync every change)")
-	f.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections silent this long")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close client connections silent this long after their hello (0: never; dead clients are found by TCP keepalive)")
+	f.DurationVar(&o.keepAlive, "tcp-keepalive", 30*time.Second, "TCP keepalive period of accepted connections: a connection whose other end answers none of 4 probes is closed")
 	f.IntVar(&o.maxConns, "max-conns", 10_000, "most connections served at once")
 	f.IntVar(&o.maxContacts, "max-contacts", 100_000, "most live contacts in one book; an Update past it closes the connection (0: no cap)")
 	f.Float64Var(&o.connRate, "max-conn-rate", 2000, "most new connections per second from one address (0: no cap)")
@@ -116,6 +118,7 @@ func run(o options) error {
 	cfg.Logger = log
 	cfg.Server.ListenAddr = o.listen
 	cfg.Server.IdleTimeout = o.idleTimeout
+	cfg.Server.KeepAlive = o.keepAlive
 	cfg.Server.MaxConns = o.maxConns
 	dir := o.dataDir
 	if dir == "" {
