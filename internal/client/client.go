@@ -30,7 +30,12 @@ type Contact struct {
 type Options struct {
 	// DialTimeout bounds each connection attempt.
 	DialTimeout time.Duration
-	// IOTimeout bounds each ListAll round trip and each flush.
+	// IOTimeout bounds each read and each write of the connection: how
+	// long a server may stay silent while a ListAll reply is awaited (or
+	// in the middle of one), and how long a write may block. It is armed
+	// before every read and write, never once for a whole operation, so a
+	// large reply that keeps arriving, or a long pipeline of Updates, is
+	// never cut by a deadline armed before it started.
 	IOTimeout time.Duration
 	// Dialer replaces net.Dialer (TLS, tests); nil uses TCP.
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
@@ -62,6 +67,7 @@ type Client struct {
 	user string
 	addr string
 	conn net.Conn
+	io   *timedConn
 	bw   *bufio.Writer
 	dec  *wire.Decoder
 	buf  []byte
@@ -71,6 +77,7 @@ type Client struct {
 var ErrNoServer = errors.New("no server reachable")
 
 // Dial connects as user to the first reachable server of addrs, in order.
+// The user name may be empty: an empty name is a book like any other.
 func Dial(ctx context.Context, addrs []string, user string, opts Options) (*Client, error) {
 	hello, err := wire.AppendHello(nil, wire.RoleClient, []byte(user))
 	if err != nil {
@@ -83,8 +90,9 @@ func Dial(ctx context.Context, addrs []string, user string, opts Options) (*Clie
 			errs = append(errs, err.Error())
 			continue
 		}
-		c := &Client{opts: opts, user: user, addr: addr, conn: conn,
-			bw: bufio.NewWriterSize(conn, 64<<10), dec: wire.NewDecoder(bufio.NewReaderSize(conn, 64<<10))}
+		tc := &timedConn{conn: conn, timeout: opts.IOTimeout}
+		c := &Client{opts: opts, user: user, addr: addr, conn: conn, io: tc,
+			bw: bufio.NewWriterSize(tc, 64<<10), dec: wire.NewDecoder(bufio.NewReaderSize(tc, 64<<10))}
 		if _, err := c.bw.Write(hello); err != nil {
 			_ = conn.Close()
 			errs = append(errs, err.Error())
@@ -131,10 +139,7 @@ func (c *Client) Delete(contact string) error {
 }
 
 // Flush sends everything queued.
-func (c *Client) Flush() error {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.opts.IOTimeout))
-	return c.bw.Flush()
-}
+func (c *Client) Flush() error { return c.bw.Flush() }
 
 // List sends ListAll and returns the user's contacts. When it returns
 // without error, every change sent before it is durable on the server.
@@ -153,7 +158,6 @@ func (c *Client) ListFunc(fn func(name, phone []byte)) error {
 	if err := c.Flush(); err != nil {
 		return err
 	}
-	_ = c.conn.SetReadDeadline(time.Now().Add(c.opts.IOTimeout))
 	n, err := c.dec.ListAllCount(0)
 	if err != nil {
 		return err
@@ -173,9 +177,32 @@ func (c *Client) ListFunc(fn func(name, phone []byte)) error {
 // first. Bytes written must be whole, valid frames.
 func (c *Client) RawWriter() io.Writer {
 	_ = c.Flush()
-	_ = c.conn.SetWriteDeadline(time.Time{})
-	return c.conn
+	return c.io // each write armed with IOTimeout, like the client's own
 }
 
 // Close closes the connection (queued frames not flushed are dropped).
 func (c *Client) Close() error { return c.conn.Close() }
+
+// timedConn arms the connection's read or write deadline, IOTimeout from
+// now, before every read and every write of it (0: no deadline).
+type timedConn struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (t *timedConn) deadline() time.Time {
+	if t.timeout <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(t.timeout)
+}
+
+func (t *timedConn) Read(p []byte) (int, error) {
+	_ = t.conn.SetReadDeadline(t.deadline())
+	return t.conn.Read(p)
+}
+
+func (t *timedConn) Write(p []byte) (int, error) {
+	_ = t.conn.SetWriteDeadline(t.deadline())
+	return t.conn.Write(p)
+}
