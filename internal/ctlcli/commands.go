@@ -93,7 +93,7 @@ func listCmd(g *globals) *cobra.Command {
 func exportCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "export",
-		Short: "Write the user's contacts as CSV (name,phone) to stdout",
+		Short: "Write the user's contacts as CSV to stdout: a header row name,phone, then one row per contact",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
 			if err := g.checkUser(); err != nil {
@@ -104,7 +104,7 @@ func exportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := csv.NewWriter(g.stdout)
-			_ = w.Write([]string{"name", "phone"})
+			_ = w.Write(csvHeader) // an empty name is written as an empty field: ,PHONE
 			for _, c := range got {
 				_ = w.Write([]string{c.Name, c.Phone})
 			}
@@ -120,6 +120,7 @@ const importChunk = 5000
 
 func importCmd(g *globals) *cobra.Command {
 	var noProgress bool
+	var header string
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Put every row (name,phone) of a CSV file; '-' reads stdin",
@@ -128,7 +129,7 @@ func importCmd(g *globals) *cobra.Command {
 			if err := g.checkUser(); err != nil {
 				return err
 			}
-			rows, err := readCSV(args[0])
+			rows, err := readCSV(args[0], header)
 			if err != nil {
 				return err
 			}
@@ -155,13 +156,29 @@ func importCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "do not draw the progress bar")
+	cmd.Flags().StringVar(&header, "header", "auto", "auto: a first row name,phone (or contact,phone) is a header; yes: the first row is a header; no: every row is a contact")
 	return cmd
 }
 
+// csvHeader is the header row export writes.
+var csvHeader = []string{"name", "phone"}
+
+// isHeader reports whether a first row reads as a header in auto mode: its
+// first field is the word name or contact and its second the word phone.
+// A contact row never has that shape unless a contact is literally called
+// "name" with the phone "phone" (--header no imports it); an empty name,
+// an ordinary contact name, is never taken for a header.
+func isHeader(rec []string) bool {
+	return (strings.EqualFold(rec[0], "name") || strings.EqualFold(rec[0], "contact")) && strings.EqualFold(rec[1], "phone")
+}
+
 // readCSV reads and validates every row before anything is sent, so a bad
-// file changes nothing. A first row "name,phone" (or "contact,phone") is a
-// header.
-func readCSV(path string) ([][2]string, error) {
+// file changes nothing. header is auto, yes or no (see importCmd). A row
+// whose first field is empty (",PHONE") is the contact with the empty name.
+func readCSV(path, header string) ([][2]string, error) {
+	if header != "auto" && header != "yes" && header != "no" {
+		return nil, fmt.Errorf("--header %q: want auto, yes or no", header)
+	}
 	var r io.Reader = os.Stdin
 	if path != "-" {
 		f, err := os.Open(path)
@@ -175,7 +192,7 @@ func readCSV(path string) ([][2]string, error) {
 	cr.FieldsPerRecord = 2
 	cr.TrimLeadingSpace = true
 	var rows [][2]string
-	for line := 1; ; line++ {
+	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
@@ -183,7 +200,8 @@ func readCSV(path string) ([][2]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if line == 1 && (strings.EqualFold(rec[0], "name") || strings.EqualFold(rec[0], "contact")) && strings.EqualFold(rec[1], "phone") {
+		line, _ := cr.FieldPos(0)
+		if first && (header == "yes" || header == "auto" && isHeader(rec)) {
 			continue
 		}
 		if err := checkContact(rec[0], rec[1]); err != nil {

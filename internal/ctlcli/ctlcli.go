@@ -25,6 +25,7 @@ import (
 type globals struct {
 	servers    []string
 	user       string
+	userSet    bool // --user given (flag or CONTACT_USER) or taken from $USER
 	timeout    time.Duration
 	tls        security.TLSFiles
 	serverName string
@@ -91,12 +92,19 @@ func Command() *cobra.Command {
 				return errors.New("--server is empty")
 			}
 			g.servers = clean
+			// "" is a user name like any other, so an empty --user is
+			// used as given; only a user set nowhere is an error.
+			if cmd.Root().PersistentFlags().Changed("user") {
+				g.userSet = true
+			} else if u := os.Getenv("USER"); u != "" {
+				g.user, g.userSet = u, true
+			}
 			return g.setupTLS()
 		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&g.servers, "server", []string{"127.0.0.1:9000"}, "HOST:PORT[,HOST:PORT...] servers, tried in order")
-	pf.StringVar(&g.user, "user", os.Getenv("USER"), "whose contact book to use")
+	pf.StringVar(&g.user, "user", "", "whose contact book to use (default $USER; --user \"\" is the empty user name, a book like any other)")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "per-operation timeout")
 	pf.StringVar(&g.tls.CA, "tls-ca", "", "PEM CA to verify servers with (enables TLS)")
 	pf.StringVar(&g.tls.Cert, "tls-cert", "", "PEM client certificate naming --user (servers with --tls-client-auth verify)")
@@ -108,8 +116,8 @@ func Command() *cobra.Command {
 }
 
 func (g *globals) checkUser() error {
-	if g.user == "" {
-		return errors.New("--user is empty")
+	if !g.userSet {
+		return errors.New(`no user: set --user (or CONTACT_USER or $USER); --user "" names the empty user`)
 	}
 	if err := wire.CheckName([]byte(g.user)); err != nil {
 		return fmt.Errorf("user name %q does not fit the protocol: %w (at most %d bytes)", g.user, err, wire.MaxNameLen)
@@ -117,10 +125,9 @@ func (g *globals) checkUser() error {
 	return nil
 }
 
+// checkContact refuses what the protocol cannot carry. An empty name is an
+// ordinary contact name.
 func checkContact(name, phone string) error {
-	if name == "" {
-		return errors.New("contact name is empty")
-	}
 	if err := wire.CheckName([]byte(name)); err != nil {
 		return fmt.Errorf("contact name %q does not fit the protocol: %w (at most %d bytes)", name, err, wire.MaxNameLen)
 	}

@@ -3,6 +3,7 @@ package ctlcli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -104,7 +105,6 @@ func TestRefusesValuesThatDoNotFitBeforeSending(t *testing.T) {
 	}{
 		{"long contact", []string{"put", strings.Repeat("n", 256), "1"}, "contact name"},
 		{"long phone", []string{"put", "n", strings.Repeat("9", 20)}, "phone"},
-		{"empty contact", []string{"del", ""}, "empty"},
 		{"long user", []string{"--user", strings.Repeat("u", 300), "list"}, "user name"},
 	}
 	for _, tc := range tests {
@@ -152,4 +152,79 @@ func TestImportExportRoundTrip(t *testing.T) {
 	out, _, err = run(t, srv, "--user", "imp2", "list")
 	require.NoError(t, err)
 	require.Empty(t, out)
+}
+
+// An empty user name and an empty contact name are ordinary values
+// through put, list, list --json, del, export and import.
+func TestEmptyNames(t *testing.T) {
+	s := startServer(t)
+	srv := "--server=" + s.Addr().String()
+	ctl := func(user string, args ...string) string {
+		t.Helper()
+		out, _, err := run(t, append([]string{srv, "--user", user}, args...)...)
+		require.NoError(t, err, "%q %v", user, args)
+		return out
+	}
+	ctl("", "put", "", "1")
+	ctl("", "put", "b", "2")
+	ctl("alice", "put", "", "9") // another book's empty contact
+	require.Equal(t, "\t1\nb\t2\n", ctl("", "list"), "the empty name sorts first")
+	require.JSONEq(t, `[{"name":"","phone":"1"},{"name":"b","phone":"2"}]`, ctl("", "list", "--json"))
+	require.Equal(t, "\t9\n", ctl("alice", "list"))
+
+	export := ctl("", "export")
+	require.Equal(t, "name,phone\n,1\nb,2\n", export)
+	path := filepath.Join(t.TempDir(), "book.csv")
+	require.NoError(t, os.WriteFile(path, []byte(export), 0o644))
+	ctl("copy", "import", "--no-progress", path)
+	require.Equal(t, export, ctl("copy", "export"), "export, import, export round-trips")
+
+	ctl("", "del", "")
+	require.Equal(t, "b\t2\n", ctl("", "list"))
+	require.Equal(t, "\t9\n", ctl("alice", "list"), "only that book's empty contact is deleted")
+
+	t.Setenv("CONTACT_USER", "") // set and empty: the empty user
+	out, _, err := run(t, srv, "list")
+	require.NoError(t, err)
+	require.Equal(t, "b\t2\n", out)
+}
+
+// Which first rows are headers: never a row with an empty name.
+func TestImportHeaderDetection(t *testing.T) {
+	s := startServer(t)
+	srv := "--server=" + s.Addr().String()
+	tests := []struct {
+		name, csv, header, want string
+	}{
+		{"export's header", "name,phone\n,1\n", "auto", "\t1\n"},
+		{"contact,phone header", "Contact,Phone\nb,2\n", "auto", "b\t2\n"},
+		{"empty name first, no header", ",1\nb,2\n", "auto", "\t1\nb\t2\n"},
+		{"empty name and empty phone first", ",\nb,2\n", "auto", "\t\nb\t2\n"},
+		{"quoted empty name first", "\"\",1\n", "auto", "\t1\n"},
+		{"name,phone as data", "name,phone\n", "no", "name\tphone\n"},
+		{"any first row as header", ",1\nb,2\n", "yes", "b\t2\n"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			user := fmt.Sprintf("hdr%d", i)
+			path := filepath.Join(t.TempDir(), "in.csv")
+			require.NoError(t, os.WriteFile(path, []byte(tc.csv), 0o644))
+			_, _, err := run(t, srv, "--user", user, "import", "--no-progress", "--header", tc.header, path)
+			require.NoError(t, err)
+			out, _, err := run(t, srv, "--user", user, "list")
+			require.NoError(t, err)
+			require.Equal(t, tc.want, out)
+		})
+	}
+}
+
+// A user set nowhere is an error, not silently the empty user's book.
+func TestNoUserIsAnError(t *testing.T) {
+	s := startServer(t)
+	t.Setenv("USER", "")
+	t.Setenv("CONTACT_USER", "")
+	require.NoError(t, os.Unsetenv("CONTACT_USER"))
+	_, _, err := run(t, "--server="+s.Addr().String(), "list")
+	require.ErrorContains(t, err, "no user")
+	require.Equal(t, uint64(0), s.Counters.Accepted.Load(), "nothing was sent")
 }
