@@ -17,6 +17,16 @@ import (
 //go:embed page/index.html
 var page embed.FS
 
+// Deadlines of the HTTP connections (net/http arms them per request): a
+// kept-alive connection quiet between requests for httpIdleTimeout is
+// closed, and a response not taken within httpWriteTimeout is abandoned,
+// so neither an idle browser tab nor a scraper that stops reading holds a
+// connection and its goroutine forever. Variables so tests can shorten them.
+var (
+	httpIdleTimeout  = 2 * time.Minute
+	httpWriteTimeout = 30 * time.Second
+)
+
 // Server is the HTTP endpoint of one node.
 type Server struct {
 	ln  net.Listener
@@ -55,7 +65,8 @@ func Start(addr string, n *node.Node, m *Metrics, log hclog.Logger) (*Server, er
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(b)
 	})
-	s := &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	s := &Server{ln: ln, srv: &http.Server{Handler: mux,
+		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout,
 		ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}}
 	go func() { _ = s.srv.Serve(ln) }()
 	log.Info("http listening", "addr", ln.Addr().String())
