@@ -13,7 +13,7 @@ type Counters struct {
 	RefusedRate   atomic.Uint64    // connections closed because of MaxConnRate
 	Active        atomic.Int64     // connections open now
 	ClientFrames  [4]atomic.Uint64 // client frames handled, by opcode (1 Update, 2 Delete, 3 ListAll)
-	IdleClosed    atomic.Uint64    // connections closed by the idle timeout
+	IdleClosed    atomic.Uint64    // connections closed by a deadline: handshake, idle (if set) or reply write timeout
 	violationsMu  sync.Mutex
 	violationsMap map[string]uint64
 }
