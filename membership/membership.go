@@ -353,7 +353,7 @@ func (e *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 		// live one is internal), so say "left" when the member had
 		// announced it was leaving, and "dead" otherwise.
 		ev.Member.State = "dead"
-		if prev, ok := m.members[n.Name]; ok && prev.Meta.Health == 3 {
+		if prev, ok := m.members[n.Name]; ok && prev.Meta.Health == HealthLeaving {
 			ev.Member.State = "left"
 		}
 		delete(m.members, n.Name)

@@ -26,9 +26,18 @@ type Meta struct {
 	BootID uint64
 	// Digest is the order-independent digest of the node's state.
 	Digest uint64
-	// Health is the node's HealthStatus (1 serving, 2 syncing, 3 leaving).
+	// Health is the node's HealthStatus, as its HeartBeats send it (the
+	// contact protocol's values: 1 serving, 2 syncing, 3 leaving; 0 not
+	// published). Membership carries it opaquely, except to tell a member
+	// that left from one that died (HealthLeaving).
 	Health uint8
 }
+
+// HealthLeaving is the Meta.Health of a member that is leaving gracefully:
+// the contact protocol's HealthStatus 3 (wire.HealthLeaving). Membership
+// imports nothing of ours, so it names here the one value it reads;
+// internal/node's tests check that it equals wire's.
+const HealthLeaving uint8 = 3
 
 const (
 	metaVersion = 1

@@ -208,7 +208,7 @@ func TestPeerThatStopsReadingIsDroppedWithoutSlowingClients(t *testing.T) {
 
 func TestStaleNodeDiscardsItsDataAndRefills(t *testing.T) {
 	h := New(t, 2, Options{BaseIP: 110, Tune: func(i int, c *node.Config) {
-		c.Server.Store.TombstoneGrace = 2 * time.Second
+		c.Store.TombstoneGrace = 2 * time.Second
 	}})
 	h.WaitConverged(20 * time.Second)
 	put(t, h, 0, "kim", "keep", "1")
@@ -217,7 +217,7 @@ func TestStaleNodeDiscardsItsDataAndRefills(t *testing.T) {
 	put(t, h, 0, "kim", "new", "2")
 	time.Sleep(2500 * time.Millisecond) // away longer than the (test) grace period
 	h.Restart(1)
-	require.True(t, h.Node(1).Node.Server.Store().Discarded(), "node 1 discarded its stale data")
+	require.True(t, h.Node(1).Node.Store.Discarded(), "node 1 discarded its stale data")
 	h.WaitConverged(20 * time.Second)
 	require.Equal(t, []string{"keep=1", "new=2"}, h.List(1, "kim"))
 }
@@ -234,7 +234,7 @@ func TestAcknowledgedChangeIsOnEveryPeerAtOnce(t *testing.T) {
 		_, err := c.List()
 		require.NoError(t, err)
 		for _, j := range []int{1, 2} { // no waiting: already there
-			e, ok := h.Node(j).Node.Server.Store().Get([]byte("lia"), []byte(name))
+			e, ok := h.Node(j).Node.Store.Get([]byte("lia"), []byte(name))
 			require.True(t, ok && !e.Deleted, "node %d lacks %s right after the acknowledgement", j, name)
 		}
 	}
@@ -258,7 +258,7 @@ func TestAcknowledgedChangeReachesAPeerThatJustRestarted(t *testing.T) {
 		require.NoError(t, c.Update(name, "1"))
 		_, err := c.List()
 		require.NoError(t, err)
-		e, ok := h.Node(1).Node.Server.Store().Get([]byte("lia"), []byte(name))
+		e, ok := h.Node(1).Node.Store.Get([]byte("lia"), []byte(name))
 		require.True(t, ok && !e.Deleted, "restarted node 1 lacks %s right after the acknowledgement", name)
 		h.WaitConverged(20 * time.Second)
 	}

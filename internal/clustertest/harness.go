@@ -127,7 +127,7 @@ func (h *Harness) start(in *Instance) {
 		listen = in.contact // same address across restarts
 	}
 	cfg.Server.ListenAddr = listen
-	cfg.Server.Store.Dir = in.DataDir
+	cfg.Store.Dir = in.DataDir
 	cfg.Gossip.BindAddr = net.JoinHostPort(in.IP, strconv.Itoa(in.gossipPort))
 	cfg.Gossip.Profile = "local"
 	cfg.Gossip.RejoinInterval = time.Second
@@ -165,13 +165,13 @@ func (h *Harness) start(in *Instance) {
 	cfg.Sync.Dialer = h.net.Dial(in.IP)
 	cfg.Sync.LocalIP = net.ParseIP(in.IP)
 	cfg.Sync.AllowPeer = func(_ string, remote net.Addr) bool { return !h.net.Blocked(in.IP, hostOf(remote.String())) }
-	cfg.Server.Store.SyncInterval = 20 * time.Millisecond
+	cfg.Store.SyncInterval = 20 * time.Millisecond
 	cfg.Server.MaxConnRate = 0 // benchmarks open thousands of connections from one address
 	if h.opts.Tune != nil {
 		h.opts.Tune(in.Index, &cfg)
 	}
 	metrics := ops.NewMetrics()
-	cfg.Server.Store.OnSync = metrics.ObserveFsync
+	cfg.Store.OnSync = metrics.ObserveFsync
 	n, err := node.Start(cfg)
 	if err != nil {
 		_ = tr.Shutdown()
@@ -283,13 +283,13 @@ func (h *Harness) Converged() (bool, string) {
 	if len(run) == 0 {
 		return true, ""
 	}
-	want := run[0].Node.Server.Store().Digest()
+	want := run[0].Node.Store.Digest()
 	for _, in := range run {
 		n := in.Node
 		if !n.Ready() {
 			return false, in.Name + " not ready"
 		}
-		if d := n.Server.Store().Digest(); d != want {
+		if d := n.Store.Digest(); d != want {
 			return false, fmt.Sprintf("%s digest %x != %s digest %x", in.Name, d, run[0].Name, want)
 		}
 		alive := 0
@@ -348,7 +348,7 @@ func (h *Harness) Client(i int, user string) *client.Client {
 func (h *Harness) List(i int, user string) []string {
 	h.t.Helper()
 	var out []string
-	for _, c := range h.Node(i).Node.Server.Store().List([]byte(user), nil) {
+	for _, c := range h.Node(i).Node.Store.List([]byte(user), nil) {
 		out = append(out, c.Name+"="+c.Phone)
 	}
 	return out

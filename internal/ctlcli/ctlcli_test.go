@@ -15,15 +15,18 @@ import (
 
 	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/contactstore/contactstore/internal/server"
+	"github.com/contactstore/contactstore/store"
 	"github.com/stretchr/testify/require"
 )
 
 func startServer(t *testing.T) *server.Server {
 	cfg := server.DefaultConfig("ctl")
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Store.Dir = t.TempDir()
 	cfg.Logger = logtest.ForTest(t, "server")
-	s, err := server.New(cfg)
+	st, err := store.Open(store.DefaultConfig(t.TempDir()), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() }) // after the server's shutdown below
+	s, err := server.New(cfg, st)
 	require.NoError(t, err)
 	s.Serve()
 	t.Cleanup(func() {

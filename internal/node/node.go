@@ -1,6 +1,8 @@
-// Package node assembles one cluster member: the contact server, its
-// memberlist membership and the replication manager, started and stopped
-// in the order that loses nothing. It holds no protocol or merge logic.
+// Package node assembles one cluster member: it opens the store, hands it
+// to the contact server and to the replication manager, joins memberlist,
+// and starts and stops them in the order that loses nothing. It owns the
+// store's lifetime (it closes it last) and the member's name. It holds no
+// protocol or merge logic.
 package node
 
 import (
@@ -14,13 +16,23 @@ import (
 
 	"github.com/contactstore/contactstore/internal/server"
 	"github.com/contactstore/contactstore/membership"
+	"github.com/contactstore/contactstore/store"
 	csync "github.com/contactstore/contactstore/sync"
+	"github.com/contactstore/contactstore/wire"
 	"github.com/hashicorp/go-hclog"
 )
 
 // Config configures a Node.
 type Config struct {
-	// Server configures the contact server (name, listener, store).
+	// Name is the member's name: its memberlist node name, the name in its
+	// hellos to peers, and the name in its logs. It is the one source of
+	// truth: an empty Name in Server, Gossip or Sync is filled from it, and
+	// a different one is a configuration error.
+	Name string
+	// Store configures the durable store, which the node opens first and
+	// closes last.
+	Store store.Config
+	// Server configures the contact server (listener, limits, TLS).
 	Server server.Config
 	// Gossip configures membership; an empty BindAddr runs the server
 	// alone, without memberlist or replication.
@@ -33,12 +45,15 @@ type Config struct {
 	Logger hclog.Logger
 }
 
-// DefaultConfig returns the defaults for a node called name.
+// DefaultConfig returns the defaults for a node called name, its data in
+// data/<name>.
 func DefaultConfig(name string) Config {
 	return Config{
-		Server:       server.DefaultConfig(name),
-		Gossip:       membership.DefaultConfig(name),
-		Sync:         csync.DefaultConfig(name),
+		Name:         name,
+		Store:        store.DefaultConfig("data/" + name),
+		Server:       server.DefaultConfig(""),
+		Gossip:       membership.DefaultConfig(""),
+		Sync:         csync.DefaultConfig(""),
 		LeaveTimeout: time.Second,
 	}
 }
@@ -46,10 +61,50 @@ func DefaultConfig(name string) Config {
 // Clustered reports whether gossip is enabled.
 func (c Config) Clustered() bool { return c.Gossip.BindAddr != "" }
 
+// named returns c with the components' names filled from c.Name, or an
+// error if one was set to another name.
+func (c Config) named() (Config, error) {
+	if c.Name == "" {
+		return c, errors.New("server name is empty")
+	}
+	for _, sub := range []struct {
+		what string
+		name *string
+	}{{"server", &c.Server.Name}, {"gossip", &c.Gossip.Name}, {"sync", &c.Sync.Name}} {
+		if *sub.name != "" && *sub.name != c.Name {
+			return c, fmt.Errorf("the %s config is named %q but the node %q: set only the node's name", sub.what, *sub.name, c.Name)
+		}
+		*sub.name = c.Name
+	}
+	return c, nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	c, err := c.named()
+	if err != nil {
+		return err
+	}
+	if err := c.Server.Validate(); err != nil {
+		return err
+	}
+	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	if !c.Clustered() {
+		return nil
+	}
+	if err := c.Gossip.Validate(); err != nil {
+		return err
+	}
+	return c.Sync.Validate()
+}
+
 // Node is one running member.
 type Node struct {
 	cfg     Config
 	log     hclog.Logger
+	Store   *store.Store
 	Server  *server.Server
 	Members *membership.Membership // nil when not clustered
 	Sync    *csync.Manager         // nil when not clustered
@@ -58,23 +113,30 @@ type Node struct {
 // Start opens the store, binds the listener, joins the cluster and starts
 // replication. On error everything started is stopped again.
 func Start(cfg Config) (*Node, error) {
+	cfg, err := cfg.named()
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	name := cfg.Server.Name
 	cfg.Server.Logger = log
-	cfg.Gossip.Name, cfg.Sync.Name = name, name
 	if cfg.Clustered() && len(cfg.Gossip.Seeds) > 0 {
 		// Peers exist to refill from, so data older than the grace period
 		// is discarded rather than offered (PROTOCOL.md).
-		cfg.Server.Store.DiscardStale = true
+		cfg.Store.DiscardStale = true
 	}
-	srv, err := server.New(cfg.Server)
+	st, err := store.Open(cfg.Store, log.Named("store"))
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, Server: srv}
+	srv, err := server.New(cfg.Server, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, Store: st, Server: srv}
 	if !cfg.Clustered() {
 		srv.Serve()
 		return n, nil
@@ -87,23 +149,23 @@ func Start(cfg Config) (*Node, error) {
 		ContactHost: host,
 		ContactPort: uint16(srv.Addr().(*net.TCPAddr).Port),
 		BootID:      bootID(),
-		Digest:      srv.Store().Digest(),
-		Health:      2,
+		Digest:      st.Digest(),
+		Health:      uint8(wire.HealthSyncing), // until sync publishes its own
 	}
 	cfg.Gossip.Logger = log.Named("membership")
 	mem, err := membership.New(cfg.Gossip)
 	if err != nil {
-		_ = srv.Shutdown(context.Background())
+		n.stopServerAndStore(context.Background())
 		return nil, err
 	}
 	if cfg.Sync.LocalIP == nil && isLocalIP(mem.LocalIP()) {
 		cfg.Sync.LocalIP = mem.LocalIP()
 	}
 	cfg.Sync.Logger = log.Named("sync")
-	mgr, err := csync.New(cfg.Sync, srv.Store(), mem)
+	mgr, err := csync.New(cfg.Sync, st, mem)
 	if err != nil {
 		_ = mem.Shutdown()
-		_ = srv.Shutdown(context.Background())
+		n.stopServerAndStore(context.Background())
 		return nil, err
 	}
 	srv.SetPeerHandler(mgr)
@@ -113,17 +175,24 @@ func Start(cfg Config) (*Node, error) {
 	srv.Serve()
 	mgr.Start()
 	mem.Start()
-	log.Info("cluster member started", "name", name, "gossip", cfg.Gossip.BindAddr, "seeds", cfg.Gossip.Seeds,
+	log.Info("cluster member started", "name", cfg.Name, "gossip", cfg.Gossip.BindAddr, "seeds", cfg.Gossip.Seeds,
 		"profile", cfg.Gossip.Profile, "contact_port", cfg.Gossip.Meta.ContactPort)
 	return n, nil
 }
 
+// stopServerAndStore stops the server (bounded by ctx), then closes the
+// store, which nothing uses any more.
+func (n *Node) stopServerAndStore(ctx context.Context) error {
+	return errors.Join(n.Server.Shutdown(ctx), n.Store.Close())
+}
+
 // Shutdown leaves gracefully: heartbeats say "leaving", client connections
 // finish, the last changes drain to the peers, memberlist announces the
-// leave, then everything closes. ctx bounds the whole sequence.
+// leave, then sync, membership and the server stop, and the store closes
+// last. ctx bounds the whole sequence.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if n.Sync == nil {
-		return n.Server.Shutdown(ctx)
+		return n.stopServerAndStore(ctx)
 	}
 	n.Sync.SetLeaving()
 	n.Server.StopClients(ctx)
@@ -132,7 +201,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.log.Warn("graceful leave failed", "error", err)
 	}
 	n.Sync.Shutdown(ctx)
-	return errors.Join(n.Members.Shutdown(), n.Server.Shutdown(ctx))
+	return errors.Join(n.Members.Shutdown(), n.stopServerAndStore(ctx))
 }
 
 // Kill stops the node abruptly, as close to kill -9 as one process allows:
@@ -147,7 +216,7 @@ func (n *Node) Kill() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_ = n.Server.Shutdown(ctx)
+	_ = n.stopServerAndStore(ctx)
 }
 
 // Ready reports whether the node serves with a complete initial sync.

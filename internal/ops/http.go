@@ -4,12 +4,13 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/contactstore/contactstore/internal/node"
+	"github.com/contactstore/contactstore/wire"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -37,7 +38,7 @@ type Server struct {
 func Start(addr string, n *node.Node, m *Metrics, log hclog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, errors.New("http: listen on " + addr + ": " + errors.Unwrap(err).Error())
+		return nil, fmt.Errorf("http: %w", err) // "http: listen tcp ADDR: bind: address already in use"
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
@@ -48,7 +49,7 @@ func Start(addr string, n *node.Node, m *Metrics, log hclog.Logger) (*Server, er
 		code, state := http.StatusOK, "ready"
 		if !n.Ready() {
 			code, state = http.StatusServiceUnavailable, "syncing"
-			if n.Sync != nil && n.Sync.Health() == 3 {
+			if n.Sync != nil && n.Sync.Health() == wire.HealthLeaving {
 				state = "leaving"
 			}
 		}

@@ -130,7 +130,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dConnsRefused, sc.RefusedLimit.Load(), "max_conns")
 	counter(dConnsRefused, sc.RefusedRate.Load(), "conn_rate")
 	counter(dIdleClosed, sc.IdleClosed.Load())
-	st := n.Server.Store().Stats()
+	st := n.Store.Stats()
 	gauge(dLive, float64(st.Live))
 	gauge(dTombstones, float64(st.Tombstones))
 	gauge(dUsers, float64(st.Users))

@@ -63,7 +63,7 @@ func healthName(h uint8) string {
 }
 
 func status(n *node.Node) Status {
-	st := n.Server.Store().Stats()
+	st := n.Store.Stats()
 	sc := &n.Server.Counters
 	s := Status{
 		Name: n.Server.Name(), Clock: st.Clock, Digest: fmt.Sprintf("%016x", st.Digest), Live: st.Live,
@@ -108,7 +108,7 @@ func members(n *node.Node, myDigest string) []Member {
 		if self {
 			m.Health, m.InSync = n.Sync.Health().String(), true
 			m.Digest = myDigest
-			m.Clock = n.Server.Store().Clock()
+			m.Clock = n.Store.Clock()
 		}
 		out = append(out, m)
 	}

@@ -68,7 +68,7 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 			if err != nil { // the book is full: the protocol has no error reply, so the connection ends
 				s.Counters.AddViolation("book_full")
 				s.log.Warn("closing connection: contact book is full", "remote", conn.RemoteAddr().String(),
-					"user", user, "max_contacts", s.cfg.Store.MaxContactsPerBook)
+					"user", user, "error", err)
 				return
 			}
 			if stream != nil {

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"time"
 
-	"github.com/contactstore/contactstore/store"
 	"github.com/hashicorp/go-hclog"
 )
 
 // Config configures a Server.
 type Config struct {
-	// Name is this server's name: sent in the hello reply to peers and used
-	// as its memberlist node name.
+	// Name is this server's name, for its logs (internal/node sets it from
+	// the member's name).
 	Name string
 	// ListenAddr is the contact-protocol TCP address, e.g. ":9000".
 	ListenAddr string
@@ -62,8 +61,6 @@ type Config struct {
 	// ClientCertNames makes a client present a certificate from the CA
 	// whose name equals the user in its hello (--tls-client-auth verify).
 	ClientCertNames bool
-	// Store configures the durable store.
-	Store store.Config
 	// Logger receives all logs; nil discards them.
 	Logger hclog.Logger
 }
@@ -85,7 +82,6 @@ func DefaultConfig(name string) Config {
 		MaxBatch:          4096,
 		ReplicaAckTimeout: 500 * time.Millisecond,
 		SyncWaitTimeout:   30 * time.Second,
-		Store:             store.DefaultConfig("data/" + name),
 	}
 }
 
@@ -113,5 +109,5 @@ func (c Config) Validate() error {
 	case c.ReplicaAckTimeout < 0 || c.SyncWaitTimeout < 0:
 		return errors.New("replica ack and sync wait timeouts must not be negative")
 	}
-	return c.Store.Validate()
+	return nil
 }

@@ -13,19 +13,30 @@ import (
 	"time"
 
 	"github.com/contactstore/contactstore/internal/logging/logtest"
+	"github.com/contactstore/contactstore/store"
 	"github.com/stretchr/testify/require"
 )
 
+// startServer starts a server on 127.0.0.1:0 in front of a fresh store;
+// both stop when the test ends (the server first, as internal/node does).
 func startServer(t testing.TB, mod func(*Config)) *Server {
+	t.Helper()
+	return startServerWith(t, store.DefaultConfig(t.TempDir()), mod)
+}
+
+// startServerWith is startServer on a store opened with sc.
+func startServerWith(t testing.TB, sc store.Config, mod func(*Config)) *Server {
 	t.Helper()
 	cfg := DefaultConfig("test")
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Store.Dir = t.TempDir()
 	cfg.Logger = logtest.ForTest(t, "server")
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg)
+	st, err := store.Open(sc, cfg.Logger.Named("store"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	s, err := New(cfg, st)
 	require.NoError(t, err)
 	s.Serve()
 	t.Cleanup(func() {

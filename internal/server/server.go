@@ -41,7 +41,9 @@ type ChangeStream interface {
 	Barrier(timeout time.Duration) bool
 }
 
-// Server is one contact server: a store and the listener in front of it.
+// Server is one contact server: the listener in front of a store it is
+// given. It never opens or closes the store: whoever assembled it
+// (internal/node) closes the store after Shutdown.
 type Server struct {
 	cfg      Config
 	log      hclog.Logger
@@ -63,15 +65,18 @@ type Server struct {
 	wg       sync.WaitGroup // accept loop and connection goroutines
 
 	shutdownOnce sync.Once
-	shutdownErr  error
 
 	rate *connRate // nil: no per-address limit
 }
 
-// New opens the store and binds the listener; Serve starts accepting.
-func New(cfg Config) (*Server, error) {
+// New binds the listener in front of st; Serve starts accepting. st must
+// stay open until Shutdown has returned.
+func New(cfg Config, st *store.Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if st == nil {
+		return nil, errors.New("server: no store")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -83,15 +88,13 @@ func New(cfg Config) (*Server, error) {
 		Enable: true, Idle: cfg.KeepAlive, Interval: cfg.KeepAlive, Count: keepAliveProbes}}
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.ListenAddr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr, errors.Unwrap(err))
+		// *net.OpError says what failed where: "listen tcp 127.0.0.1:9000:
+		// bind: address already in use". Callers match it with errors.Is
+		// (syscall.EADDRINUSE) or errors.As.
+		return nil, fmt.Errorf("contact port: %w", err)
 	}
 	if cfg.TLS != nil {
 		ln = tls.NewListener(ln, cfg.TLS)
-	}
-	st, err := store.Open(cfg.Store, log.Named("store"))
-	if err != nil {
-		_ = ln.Close()
-		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var rate *connRate
@@ -117,9 +120,6 @@ func (s *Server) SetReplicator(p Replicator) { s.pub = p }
 // crash must not stamp changes against a state it has not pulled yet).
 func (s *Server) SetSynced(f func() bool) { s.synced = f }
 
-// Store returns the server's store.
-func (s *Server) Store() *store.Store { return s.store }
-
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -128,8 +128,7 @@ func (s *Server) Name() string { return s.cfg.Name }
 
 // Serve starts the accept loop and returns at once.
 func (s *Server) Serve() {
-	s.log.Info("contact server listening", "name", s.cfg.Name, "addr", s.ln.Addr().String(),
-		"data_dir", s.cfg.Store.Dir, "fsync", s.cfg.Store.Fsync)
+	s.log.Info("contact server listening", "name", s.cfg.Name, "addr", s.ln.Addr().String())
 	s.wg.Add(1)
 	go s.acceptLoop()
 }
@@ -336,9 +335,11 @@ func (s *Server) clientConns() int {
 	return n
 }
 
-// Shutdown stops accepting, lets every connection finish the frames it has
-// already received, commits and syncs them, and closes the store. It is
-// idempotent; ctx bounds the wait for connections.
+// Shutdown stops accepting and lets every connection finish the frames it
+// has already received and commit them (each commit is durable by the
+// store's own fsync policy; closing the store syncs the rest). It leaves
+// the store open for its owner to close. It is idempotent; ctx bounds the
+// wait for connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
@@ -363,8 +364,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.mu.Unlock()
 			<-done
 		}
-		s.shutdownErr = s.store.Close()
 		s.log.Info("contact server stopped", "name", s.cfg.Name)
 	})
-	return s.shutdownErr
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/contactstore/contactstore/internal/client"
+	"github.com/contactstore/contactstore/store"
 	"github.com/stretchr/testify/require"
 )
 
@@ -227,7 +228,7 @@ func TestThousandConcurrentClients(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	require.Equal(t, n*10, s.Store().Stats().Live)
+	require.Equal(t, n*10, s.store.Stats().Live)
 }
 
 func TestSlowReaderStallsNobodyElse(t *testing.T) {
@@ -254,19 +255,27 @@ func TestSlowReaderStallsNobodyElse(t *testing.T) {
 
 func TestShutdownKeepsEverythingAndIsIdempotent(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, func(c *Config) { c.Store.Dir = dir })
+	s := startServerWith(t, store.DefaultConfig(dir), nil)
 	c := dialRaw(t, s)
 	c.send(rawHello(2, "u"))
 	for i := range 100 {
 		c.send(rawUpdate(fmt.Sprintf("c%03d", i), "1"))
 	}
-	waitFor(t, 5*time.Second, "100 changes applied", func() bool { return s.Store().Stats().Live == 100 })
+	waitFor(t, 5*time.Second, "100 changes applied", func() bool { return s.store.Stats().Live == 100 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, s.Shutdown(ctx))
 	require.NoError(t, s.Shutdown(ctx))
-	s2 := startServer(t, func(c *Config) { c.Store.Dir = dir })
-	require.Equal(t, 100, s2.Store().Stats().Live)
+	// The server leaves the store to its owner: still open and writable.
+	b := s.store.NewBatch()
+	_, err := b.Update([]byte("owner"), []byte("after"), []byte("1"))
+	require.NoError(t, err)
+	_, err = b.Commit()
+	require.NoError(t, err)
+	b.Close()
+	require.NoError(t, s.store.Close())
+	s2 := startServerWith(t, store.DefaultConfig(dir), nil)
+	require.Equal(t, 101, s2.store.Stats().Live)
 }
 
 type gate struct{ open atomic.Bool }
@@ -280,7 +289,7 @@ func TestClientFramesWaitUntilSynced(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	_, err := c.r.ReadByte()
 	require.Error(t, err, "no reply while the server is still syncing")
-	require.Equal(t, 0, s.Store().Stats().Live, "nothing applied while syncing")
+	require.Equal(t, 0, s.store.Stats().Live, "nothing applied while syncing")
 	g.open.Store(true)
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	head := make([]byte, 4)
@@ -290,7 +299,9 @@ func TestClientFramesWaitUntilSynced(t *testing.T) {
 }
 
 func TestFullBookClosesTheConnectionAndKeepsWhatCameBefore(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.Store.MaxContactsPerBook = 3 })
+	sc := store.DefaultConfig(t.TempDir())
+	sc.MaxContactsPerBook = 3
+	s := startServerWith(t, sc, nil)
 	c := dialRaw(t, s)
 	c.send(rawHello(2, "full"), rawUpdate("a", "1"), rawUpdate("b", "1"), rawUpdate("c", "1"), rawUpdate("d", "1"))
 	c.waitClosed(5 * time.Second)

@@ -1,6 +1,7 @@
 // Package servercli is the command line of contact-server: flags, the
-// CONTACT_* environment, signals, and the exit status. It assembles
-// internal/server and must hold no server logic of its own.
+// CONTACT_* environment, signals, and the exit status. It configures
+// internal/node, which assembles the server, and must hold no server logic
+// of its own.
 package servercli
 
 import (
@@ -124,10 +125,10 @@ func run(o options) error {
 	if dir == "" {
 		dir = filepath.Join("data", o.name)
 	}
-	cfg.Server.Store = store.DefaultConfig(dir)
-	cfg.Server.Store.Fsync = store.FsyncMode(o.fsync)
-	cfg.Server.Store.TombstoneGrace = o.grace
-	cfg.Server.Store.MaxContactsPerBook = o.maxContacts
+	cfg.Store = store.DefaultConfig(dir)
+	cfg.Store.Fsync = store.FsyncMode(o.fsync)
+	cfg.Store.TombstoneGrace = o.grace
+	cfg.Store.MaxContactsPerBook = o.maxContacts
 	cfg.Server.MaxConnRate = o.connRate
 	cfg.Gossip.BindAddr = o.gossip
 	cfg.Gossip.AdvertiseAddr = o.advertise
@@ -157,20 +158,16 @@ func run(o options) error {
 	} else if o.clientAuth == "verify" {
 		return fmt.Errorf("--tls-client-auth verify needs --tls-cert, --tls-key and --tls-ca")
 	}
-	if err := cfg.Server.Validate(); err != nil {
-		return err
-	}
-	if cfg.Clustered() {
-		if err := cfg.Gossip.Validate(); err != nil {
-			return err
-		}
-	} else if len(cfg.Gossip.Seeds) > 0 {
+	if !cfg.Clustered() && len(cfg.Gossip.Seeds) > 0 {
 		return fmt.Errorf("--join needs --gossip")
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	metrics := ops.NewMetrics()
-	cfg.Server.Store.OnSync = metrics.ObserveFsync
+	cfg.Store.OnSync = metrics.ObserveFsync
 	n, err := node.Start(cfg)
 	if err != nil {
 		return err
