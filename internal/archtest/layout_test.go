@@ -159,3 +159,28 @@ func TestImportsPointDownTheStack(t *testing.T) {
 		}
 	}
 }
+
+// contactctl is a client: it links none of the server. Its status commands
+// decode the JSON shapes of internal/opsapi, not internal/ops.
+func TestContactctlLinksNoServer(t *testing.T) {
+	forbidden := []string{
+		"github.com/cockroachdb/pebble", // the store's storage
+		"github.com/hashicorp/memberlist",
+		"github.com/prometheus/",
+		module + "/store", module + "/membership", module + "/sync",
+		module + "/internal/server", module + "/internal/node", module + "/internal/ops",
+	}
+	var ctl *pkg
+	for _, p := range goList(t) {
+		if p.ImportPath == module+"/cmd/contactctl" {
+			ctl = &p
+		}
+	}
+	require.NotNil(t, ctl, "go list did not list cmd/contactctl")
+	for _, d := range ctl.Deps {
+		for _, f := range forbidden {
+			require.False(t, d == f || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/"),
+				"contactctl links %s (forbidden: %s); `go list -deps ./cmd/contactctl` shows the chain", d, f)
+		}
+	}
+}

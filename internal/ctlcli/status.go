@@ -12,12 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/ops"
+	"github.com/contactstore/contactstore/internal/opsapi"
 	"github.com/spf13/cobra"
 )
 
 // fetchStatus reads /v1/status from the first reachable --http address.
-func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (ops.Status, error) {
+func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (opsapi.Status, error) {
 	var errs []string
 	client := &http.Client{Timeout: timeout}
 	for _, a := range addrs {
@@ -28,7 +28,7 @@ func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (op
 			errs = append(errs, err.Error())
 			continue
 		}
-		var st ops.Status
+		var st opsapi.Status
 		err = json.NewDecoder(res.Body).Decode(&st)
 		res.Body.Close()
 		if err == nil && res.StatusCode != http.StatusOK {
@@ -40,10 +40,10 @@ func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (op
 		}
 		return st, nil
 	}
-	return ops.Status{}, fmt.Errorf("no HTTP endpoint answered: %s", strings.Join(errs, "; "))
+	return opsapi.Status{}, fmt.Errorf("no HTTP endpoint answered: %s", strings.Join(errs, "; "))
 }
 
-func printStatus(w io.Writer, st ops.Status, withSummary bool) {
+func printStatus(w io.Writer, st opsapi.Status, withSummary bool) {
 	if withSummary {
 		fmt.Fprintf(w, "%s: %s, %d contacts in %d books, %d tombstones, clock %d, digest %s\n\n",
 			st.Name, st.Health, st.Live, st.Users, st.Tombstones, st.Clock, st.Digest)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/contactstore/contactstore/internal/clustertest"
-	"github.com/contactstore/contactstore/internal/ops"
+	"github.com/contactstore/contactstore/internal/opsapi"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,7 +30,7 @@ func TestStatusAndMembers(t *testing.T) {
 
 	out, _, err = run(t, "status", "--json", httpFlag)
 	require.NoError(t, err)
-	var st ops.Status
+	var st opsapi.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	require.Equal(t, "node-0", st.Name)
 	require.True(t, st.Ready)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/contactstore/contactstore/internal/clustertest"
-	"github.com/contactstore/contactstore/internal/ops"
+	"github.com/contactstore/contactstore/internal/opsapi"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,10 +23,10 @@ func get(t *testing.T, url string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func members(t *testing.T, addr string) []ops.Member {
+func members(t *testing.T, addr string) []opsapi.Member {
 	code, body := get(t, "http://"+addr+"/v1/members")
 	require.Equal(t, http.StatusOK, code)
-	var ms []ops.Member
+	var ms []opsapi.Member
 	require.NoError(t, json.Unmarshal([]byte(body), &ms))
 	return ms
 }
