@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/contactstore/contactstore/internal/security"
 	"github.com/contactstore/contactstore/store"
 	"github.com/contactstore/contactstore/wire"
+	"github.com/contactstore/contactstore/wire/connend"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -266,14 +265,12 @@ func (s *Server) serveConn(conn net.Conn) {
 // and counts violations.
 func (s *Server) connError(conn net.Conn, stage, who string, err error) {
 	remote := conn.RemoteAddr().String()
-	var v *wire.ViolationError
-	var ne net.Error
-	switch {
-	case errors.As(err, &v):
-		s.Counters.AddViolation(v.Reason())
+	switch kind, reason := connend.Classify(err); kind {
+	case connend.Violation:
+		s.Counters.AddViolation(reason)
 		s.log.Warn("closing connection: protocol violation", "remote", remote, "stage", stage,
-			"user", who, "reason", v.Reason(), "error", v.Error())
-	case errors.Is(err, os.ErrDeadlineExceeded):
+			"user", who, "reason", reason, "error", err.Error())
+	case connend.Timeout:
 		if s.isShutting() {
 			return
 		}
@@ -286,7 +283,7 @@ func (s *Server) connError(conn net.Conn, stage, who string, err error) {
 			why = "write timeout: the client does not read its ListAll reply"
 		}
 		s.log.Info("closing connection: "+why, "remote", remote, "stage", stage, "user", who)
-	case errors.Is(err, syscall.ETIMEDOUT), errors.As(err, &ne) && ne.Timeout():
+	case connend.Lost:
 		s.log.Info("closing connection: the client stopped answering (TCP keepalive)", "remote", remote,
 			"stage", stage, "user", who, "error", err)
 	default:
