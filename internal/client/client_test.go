@@ -10,25 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/logging/logtest"
-	"github.com/contactstore/contactstore/internal/server"
+	"github.com/contactstore/contactstore/internal/server/servertest"
 	"github.com/stretchr/testify/require"
 )
 
 func startServer(t *testing.T) string {
-	cfg := server.DefaultConfig("client-test")
-	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Store.Dir = t.TempDir()
-	cfg.Logger = logtest.ForTest(t, "server")
-	s, err := server.New(cfg)
-	require.NoError(t, err)
-	s.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
-	return s.Addr().String()
+	return servertest.Start(t, nil).Addr().String()
 }
 
 // The client library refuses no empty name: an empty user is a book and

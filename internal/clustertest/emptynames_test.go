@@ -38,7 +38,7 @@ func TestEmptyNamesReplicateAndTransfer(t *testing.T) {
 	for user, want := range books {
 		require.Equal(t, want, h.List(2, user), "user %q on the new member", user)
 	}
-	st := h.Node(2).Node.Server.Store()
+	st := h.Node(2).Node.Store
 	for _, contact := range []string{"", "gone"} {
 		e, ok := st.Get(nil, []byte(contact))
 		require.True(t, ok, "tombstone of %q transferred", contact)

@@ -2,7 +2,6 @@ package ctlcli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -11,30 +10,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/contactstore/contactstore/internal/server"
-	"github.com/contactstore/contactstore/store"
+	"github.com/contactstore/contactstore/internal/server/servertest"
 	"github.com/stretchr/testify/require"
 )
 
 func startServer(t *testing.T) *server.Server {
-	cfg := server.DefaultConfig("ctl")
-	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Logger = logtest.ForTest(t, "server")
-	st, err := store.Open(store.DefaultConfig(t.TempDir()), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() }) // after the server's shutdown below
-	s, err := server.New(cfg, st)
-	require.NoError(t, err)
-	s.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
-	return s
+	return servertest.Start(t, func(c *server.Config) { c.Name = "ctl" })
 }
 
 // deadAddr is a loopback address where nothing accepts: a TCP socket bound

@@ -2,15 +2,14 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/contactstore/contactstore/internal/server"
+	"github.com/contactstore/contactstore/internal/server/servertest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -72,26 +71,15 @@ func (c *protocolClient) listAll(t *testing.T) []string {
 // (PROTOCOL.md "Errors"). The client adds a contact with an empty name,
 // waits longer than the server's handshake timeout, and lists: it sees it.
 func TestClientFromTheProtocolWithEmptyNames(t *testing.T) {
-	cfg := server.DefaultConfig("proto")
-	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Store.Dir = t.TempDir()
-	cfg.Logger = logtest.ForTest(t, "server")
-	cfg.HandshakeTimeout = 100 * time.Millisecond
-	s, err := server.New(cfg)
-	require.NoError(t, err)
-	s.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
+	const handshake = 100 * time.Millisecond
+	s := servertest.Start(t, func(c *server.Config) { c.HandshakeTimeout = handshake })
 	addr := s.Addr().String()
 
 	for _, user := range []string{"", "Beloin"} {
 		c := dialProtocol(t, addr, user)
 		c.update(t, "", "85999999999")
 		c.update(t, "Ana", "1")
-		time.Sleep(3 * cfg.HandshakeTimeout) // "waits": a person at the menu
+		time.Sleep(3 * handshake) // "waits": a person at the menu
 		require.Equal(t, []string{"=85999999999", "Ana=1"}, c.listAll(t), "user %q", user)
 
 		again := dialProtocol(t, addr, user) // another connection, same book
