@@ -12,9 +12,10 @@ test:
 
 # The full suite: the fast one plus the tests behind the slow build tag
 # (real-process chaos, the Compose suite when Docker answers, the long and
-# large cluster tests).
+# large cluster tests), one package at a time: the chaos suites load both
+# cores and the long cluster tests time heartbeats.
 slow:
-	$(GO) test -race -count=1 -tags slow -timeout 30m ./...
+	$(GO) test -race -count=1 -tags slow -p 1 -timeout 30m ./...
 
 fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s

@@ -1,9 +1,9 @@
 //go:build slow
 
 // The long and large cluster tests: they run only in the full suite
-// (go test -tags slow ./...). Each needs tens of seconds of both cores
-// under -race, and both depend on timely heartbeats, which the other test
-// packages that go test runs beside them on two cores can starve.
+// (go test -race -tags slow -p 1 ./...). Each needs tens of seconds of
+// both cores under -race, and both depend on timely heartbeats, which
+// other test packages run beside them on two cores can starve.
 package clustertest
 
 import (

@@ -153,7 +153,12 @@ func TestSilentConnectionsAreClosed(t *testing.T) {
 }
 
 func TestThousandIdleConnectionsDoNotStarveClients(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.IdleTimeout = 2 * time.Second })
+	s := startServer(t, func(c *Config) {
+		// They never send a hello: the handshake deadline closes them
+		// (2 s rather than the default 10 s keeps the fast suite fast).
+		c.HandshakeTimeout = 2 * time.Second
+		c.IdleTimeout = 2 * time.Second
+	})
 	conns := make([]net.Conn, 0, 1000)
 	for range 1000 {
 		c, err := net.Dial("tcp", s.Addr().String())
