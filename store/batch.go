@@ -2,145 +2,173 @@ package store
 
 import (
 	"errors"
-
-	"github.com/cockroachdb/pebble/v2"
+	"fmt"
 )
 
-// Batch groups changes from one caller (a connection) into one pebble
-// commit. The in-memory index is updated at once, so reads see a change as
-// soon as its method returns; Commit makes it durable. A Batch is not safe
-// for concurrent use.
-type Batch struct {
-	s   *Store
-	pb  *pebble.Batch
-	key []byte
-	val []byte
-	n   int
-
-	// now is the wall clock read at the first local change after a commit
-	// and every nowEvery changes after it (nowN counts them): stamps count
-	// seconds, and a connection commits whenever its input runs dry, so
-	// reading the clock per change buys nothing.
-	now  uint32
-	nowN int
-}
-
-const nowEvery = 256
-
-// NewBatch returns an empty Batch.
-func (s *Store) NewBatch() *Batch { return &Batch{s: s, pb: s.db.NewBatch()} }
-
-// Len is the number of changes since the last Commit.
-func (b *Batch) Len() int { return b.n }
-
-func (b *Batch) stage(user, contact []byte, e Entry) {
-	b.key = appendKey(b.key[:0], user, contact)
-	b.val = appendValue(b.val[:0], e)
-	_ = b.pb.Merge(b.key, b.val, nil) // only fails on a closed batch
-	b.n++
-}
-
 // ErrBookFull refuses a local Update that would take a book past
-// MaxContactsPerBook.
+// MaxContactsPerBook. Commit returns it after committing every change
+// staged before the refused one; the changes staged after it are dropped.
 var ErrBookFull = errors.New("store: contact book is full")
 
-// Update applies a local client Update: it stamps the change with
-// max(now, C, stored+1), stores it, raises C, and returns the stamped
-// Change (its slices alias the arguments). A new contact in a full book is
-// refused with ErrBookFull and nothing changes.
-func (b *Batch) Update(user, contact, phone []byte) (Change, error) {
-	return b.local(user, contact, Entry{Phone: phone})
+// ErrTooLong refuses a name longer than MaxName or a phone number longer
+// than MaxPhone; the wire never decodes such values.
+var ErrTooLong = errors.New("store: value too long")
+
+// MaxPhone is the longest phone number the store holds (a phone20 field
+// carries at most 19 value bytes).
+const MaxPhone = 19
+
+type opKind uint8
+
+const (
+	opUpdate opKind = iota + 1 // local client Update: stamped at commit
+	opDelete                   // local client Delete: stamped at commit
+	opRemote                   // a stamped change from a peer: merged
+	opDrop                     // refill: remove the key if it still holds exactly this entry
+)
+
+// op is one staged change; its key and phone live in Batch.buf.
+type op struct {
+	kind    opKind
+	deleted bool   // opRemote, opDrop: the entry is a tombstone
+	stamp   uint32 // opRemote, opDrop: the entry's stamp
+	off     uint32 // entry key at buf[off:off+keyLen], then the phone
+	keyLen  uint16
+	userLen uint8
+	phone   uint8
 }
 
-// Delete applies a local client Delete the same way. Deleting an absent
-// contact still writes a tombstone: it may exist on a peer already.
-func (b *Batch) Delete(user, contact []byte) Change {
-	ch, _ := b.local(user, contact, Entry{Deleted: true}) // deletes never fill a book
-	return ch
+// Batch stages one caller's changes (a connection's read buffer) and
+// applies them in Commit: every change is merged against the stored state
+// under its shard's lock, stamped when local, and committed to pebble with
+// the shard's digest, counts and change-log record in one atomic write. A
+// Batch is not safe for concurrent use.
+type Batch struct {
+	s   *Store
+	buf []byte
+	ops []op
+	// RecordSeen makes remote changes also mark their keys as held by the
+	// peer they came from, for a refill in progress (stale.go).
+	RecordSeen bool
+	// KeepChanges makes Commit keep the applied local changes, stamped, for
+	// Changes (tests).
+	KeepChanges bool
+
+	byShard [NumShards][]int32
+	kept    []Change
 }
 
-func (b *Batch) local(user, contact []byte, e Entry) (Change, error) {
-	s := b.s
-	if b.nowN == 0 || b.nowN >= nowEvery {
-		b.now, b.nowN = s.Now(), 0
-	}
-	b.nowN++
-	now := b.now
-	sh := &s.shards[shardOf(user)]
-	sh.mu.Lock()
-	bk := sh.books[string(user)]
-	var cur entry
-	var has bool
-	if bk != nil {
-		cur, has = bk.entries[string(contact)]
-	}
-	if max := s.cfg.MaxContactsPerBook; max > 0 && !e.Deleted && bk != nil && bk.live >= max && (!has || cur.deleted) {
-		sh.mu.Unlock()
-		return Change{}, ErrBookFull
-	}
-	e.Stamp = localStamp(now, s.clock.Get(), cur.stamp, has)
-	s.clock.Observe(e.Stamp)
-	if !has || winsOver(e, cur) { // false only when stored is at the u32 ceiling
-		sh.put(user, contact, bk, cur, has, e)
-	}
-	sh.mu.Unlock()
-	b.stage(user, contact, e)
-	return Change{User: user, Contact: contact, Entry: e}, nil
+// CommitResult says what a Commit did.
+type CommitResult struct {
+	// Seq is the commit sequence to pass to Store.Sync for durability.
+	Seq uint64
+	// Applied and Ignored count remote changes that won and lost the merge.
+	Applied, Ignored int
+	// Pos is, per shard, the last change-log sequence this commit wrote (0
+	// where it wrote none): peers hold the commit's local changes once
+	// their feeds have confirmed these positions.
+	Pos Pos
+	// Ahead is the largest number of seconds a remote stamp was beyond the
+	// clock bound (0 if none): the sender's clock is wrong.
+	Ahead uint32
 }
 
-// Apply merges a change received from a peer. It reports whether the change
-// replaced the stored entry. A tombstone already past the grace period for
-// a key the store does not hold is ignored: it would only be swept again.
-func (b *Batch) Apply(c Change) bool {
-	s := b.s
-	s.clock.Observe(c.Stamp)
-	sh := &s.shards[shardOf(c.User)]
-	sh.mu.Lock()
-	bk := sh.books[string(c.User)]
-	var cur entry
-	var has bool
-	if bk != nil {
-		cur, has = bk.entries[string(c.Contact)]
+// NewBatch returns an empty Batch.
+func (s *Store) NewBatch() *Batch { return &Batch{s: s} }
+
+// Len is the number of changes staged since the last Commit.
+func (b *Batch) Len() int { return len(b.ops) }
+
+func (b *Batch) stage(kind opKind, user, contact, phone []byte, e Entry) error {
+	if len(user) > MaxName || len(contact) > MaxName || len(phone) > MaxPhone {
+		return fmt.Errorf("%w: user %d, contact %d, phone %d bytes", ErrTooLong, len(user), len(contact), len(phone))
 	}
-	if has && !winsOver(c.Entry, cur) || !has && c.Deleted && s.expired(c.Stamp) {
-		sh.mu.Unlock()
-		return false
-	}
+	o := op{kind: kind, deleted: e.Deleted, stamp: e.Stamp, off: uint32(len(b.buf)), userLen: uint8(len(user)),
+		keyLen: uint16(2 + len(user) + len(contact)), phone: uint8(len(phone))}
+	b.buf = appendEntryKey(b.buf, user, contact)
+	b.buf = append(b.buf, phone...)
+	b.ops = append(b.ops, o)
+	return nil
+}
+
+// Update stages a local client Update. It fails only on a value longer
+// than the wire can carry.
+func (b *Batch) Update(user, contact, phone []byte) error {
+	return b.stage(opUpdate, user, contact, phone, Entry{})
+}
+
+// Delete stages a local client Delete. Deleting an absent contact still
+// writes a tombstone: the contact may exist on a peer already.
+func (b *Batch) Delete(user, contact []byte) error {
+	return b.stage(opDelete, user, contact, nil, Entry{Deleted: true})
+}
+
+// Apply stages a change received from a peer, to be merged.
+func (b *Batch) Apply(c Change) error {
 	if c.Deleted {
 		c.Phone = nil
 	}
-	sh.put(c.User, c.Contact, bk, cur, has, c.Entry)
-	sh.mu.Unlock()
-	b.stage(c.User, c.Contact, c.Entry)
-	return true
+	return b.stage(opRemote, c.User, c.Contact, c.Phone, c.Entry)
 }
 
-// Commit writes the staged changes to pebble and returns the commit's
-// sequence number for Sync. In FsyncAlways mode it returns once they are on
-// stable storage. An empty batch commits nothing and returns the latest
-// sequence, so Sync after it still covers earlier commits by this caller.
-func (b *Batch) Commit() (uint64, error) {
+func (b *Batch) drop(user, contact []byte, e Entry) {
+	_ = b.stage(opDrop, user, contact, nil, Entry{Stamp: e.Stamp, Deleted: e.Deleted})
+}
+
+func (o *op) key(buf []byte) []byte { return buf[o.off : o.off+uint32(o.keyLen)] }
+func (o *op) user(buf []byte) []byte {
+	return buf[o.off+2 : o.off+2+uint32(o.userLen)]
+}
+func (o *op) contact(buf []byte) []byte {
+	return buf[o.off+2+uint32(o.userLen) : o.off+uint32(o.keyLen)]
+}
+func (o *op) phoneBytes(buf []byte) []byte {
+	p := o.off + uint32(o.keyLen)
+	return buf[p : p+uint32(o.phone)]
+}
+
+// Commit applies and commits every staged change, shard by shard, and
+// empties the batch. On ErrBookFull the changes before the refused one are
+// committed (and reported) and the rest are dropped. Any other error means
+// the store could not write: it is closed for writing and the caller
+// should stop.
+func (b *Batch) Commit() (CommitResult, error) {
 	s := b.s
-	if b.n == 0 {
-		return s.commitSeq.Load(), nil
+	res := CommitResult{Seq: s.commitSeq.Load()}
+	b.kept = b.kept[:0]
+	if len(b.ops) == 0 {
+		return res, nil
 	}
-	opts := pebble.NoSync
-	if s.cfg.Fsync == FsyncAlways {
-		opts = pebble.Sync
+	for i := range b.byShard {
+		b.byShard[i] = b.byShard[i][:0]
 	}
-	err := b.pb.Commit(opts)
-	b.pb.Reset()
-	b.n, b.nowN = 0, 0
-	if err != nil {
-		return 0, err
+	for i := range b.ops {
+		o := &b.ops[i]
+		sh := shardOf(o.user(b.buf))
+		b.byShard[sh] = append(b.byShard[sh], int32(i))
 	}
-	seq := s.commitSeq.Add(1)
-	if s.cfg.Fsync == FsyncAlways {
-		casMax(&s.syncedSeq, seq)
+	var firstErr error
+	for i, idx := range b.byShard {
+		if len(idx) == 0 {
+			continue
+		}
+		if err := s.shards[i].apply(b, idx, &res); err != nil && firstErr == nil {
+			firstErr = err
+			if !errors.Is(err, ErrBookFull) {
+				break
+			}
+		}
 	}
-	return seq, nil
+	b.buf, b.ops = b.buf[:0], b.ops[:0]
+	if cap(b.buf) > 8<<20 { // do not pin a huge buffer on an idle connection
+		b.buf = nil
+	}
+	return res, firstErr
 }
 
-// Close releases the batch; staged, uncommitted changes are dropped from
-// disk (they stay in memory: call Commit first).
-func (b *Batch) Close() { _ = b.pb.Close() }
+// Changes returns the local changes the last Commit applied, stamped, when
+// KeepChanges is set. The slices are valid until the next Commit.
+func (b *Batch) Changes() []Change { return b.kept }
+
+// Close releases the batch; staged, uncommitted changes are dropped.
+func (b *Batch) Close() { b.buf, b.ops = nil, nil }

@@ -1,25 +1,16 @@
 package store
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/go-hclog"
 )
-
-// Metadata keys ('m' | name, see format.go).
-var (
-	metaClock      = []byte("mclock")
-	metaLastActive = []byte("mlast-active")
-)
-
-// metaEvery is how often the clock and the last-active time are persisted.
-const metaEvery = 5 * time.Second
 
 func casMax(a *atomic.Uint64, v uint64) {
 	for {
@@ -37,10 +28,18 @@ func (s *Store) Sync(seq uint64) error {
 	if s.syncedSeq.Load() >= seq {
 		return nil
 	}
+	if err := s.writable(); err != nil {
+		return err
+	}
+	return s.syncNow()
+}
+
+// syncNow fsyncs the WAL; Close calls it after closing has begun.
+func (s *Store) syncNow() error {
 	target := s.commitSeq.Load()
 	start := time.Now()
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return err
+		return s.fail(err)
 	}
 	if s.cfg.OnSync != nil {
 		s.cfg.OnSync(time.Since(start))
@@ -52,95 +51,43 @@ func (s *Store) Sync(seq uint64) error {
 // SyncAll makes every commit so far durable.
 func (s *Store) SyncAll() error { return s.Sync(s.commitSeq.Load()) }
 
-func (s *Store) getMeta(key []byte) (uint32, bool, error) { return getMeta(s.db, key) }
+// clockEvery is how often the clock is persisted. It only matters when C
+// ran ahead of the wall clock (by at most MaxClockAhead); every key's own
+// stamp is durable with the key.
+const clockEvery = 5 * time.Second
 
-func getMeta(db *pebble.DB, key []byte) (uint32, bool, error) {
-	v, closer, err := db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	defer closer.Close()
-	if len(v) != 4 {
-		return 0, false, fmt.Errorf("store: corrupt metadata %q", key)
-	}
-	return binary.BigEndian.Uint32(v), true, nil
-}
+// sweepEvery is how often the expiry point is recomputed; the work is
+// done only when it moved.
+const sweepEvery = time.Second
 
-// writeMeta persists the clock (so C never goes down across restarts even
-// when it rose from heartbeats alone) and the last time the store was open.
-func (s *Store) writeMeta() error {
-	b := s.db.NewBatch()
-	defer b.Close()
-	_ = b.Set(metaClock, binary.BigEndian.AppendUint32(nil, s.clock.Get()), nil)
-	_ = b.Set(metaLastActive, binary.BigEndian.AppendUint32(nil, s.Now()), nil)
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return err
-	}
-	s.commitSeq.Add(1)
-	return nil
-}
-
-// discardIfStale wipes the data dir when the store was last open longer
-// than the tombstone grace ago: its data may resurrect contacts whose
-// tombstones the cluster has already dropped.
-func (s *Store) discardIfStale() error {
-	last, ok, err := s.getMeta(metaLastActive)
-	if err != nil || !ok {
-		return err
-	}
-	away := s.cfg.Now().Sub(TimeOf(last))
-	if away <= s.cfg.TombstoneGrace {
-		return nil
-	}
-	s.log.Warn("data is older than the tombstone grace period: discarding it and refilling from peers",
-		"dir", s.cfg.Dir, "last_active", TimeOf(last).UTC().Format(time.RFC3339),
-		"away", away.Round(time.Second), "grace", s.cfg.TombstoneGrace)
-	if err := s.db.Close(); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(s.cfg.Dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
-		return err
-	}
-	db, err := s.openDB()
-	if err != nil {
-		return err
-	}
-	s.db = db
-	s.discarded = true
-	return nil
-}
-
-func (s *Store) expired(stamp uint32) bool {
-	return TimeOf(stamp).Add(s.cfg.TombstoneGrace).Before(s.cfg.Now())
-}
-
-// maintain runs the background fsync tick, metadata writes, and the sweep.
+// maintain runs the background fsync tick, clock persistence, tombstone
+// expiry and change-log trimming.
 func (s *Store) maintain() {
 	defer s.wg.Done()
 	syncTick := time.NewTicker(s.cfg.SyncInterval)
 	defer syncTick.Stop()
-	sweepTick := time.NewTicker(s.cfg.SweepInterval)
+	sweepTick := time.NewTicker(sweepEvery)
 	defer sweepTick.Stop()
-	lastMeta := time.Now()
+	lastClock := time.Now()
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-syncTick.C:
-			if time.Since(lastMeta) >= metaEvery {
-				lastMeta = time.Now()
-				if err := s.writeMeta(); err != nil {
+			if time.Since(lastClock) >= clockEvery {
+				lastClock = time.Now()
+				if err := s.persistClock(); err != nil {
 					s.log.Error("persisting clock failed", "error", err)
 				}
 			}
 			if err := s.SyncAll(); err != nil {
 				s.log.Error("background fsync failed", "error", err)
+			}
+			// Trimming often lets pebble drop confirmed log records while
+			// they are still in the memtable: they are then never flushed
+			// or compacted.
+			if err := s.TrimLog(); err != nil {
+				s.log.Error("change-log trim failed", "error", err)
 			}
 		case <-sweepTick.C:
 			if n, err := s.Sweep(); err != nil {
@@ -152,47 +99,61 @@ func (s *Store) maintain() {
 	}
 }
 
-// Sweep drops tombstones older than the grace period and returns how many.
-// Each shard's deletes are committed while its lock is held, so a newer
-// change to the same key cannot be overtaken by the delete in pebble.
-func (s *Store) Sweep() (int, error) {
-	total := 0
-	b := s.db.NewBatch()
-	defer b.Close()
-	var key []byte
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for user, bk := range sh.books {
-			for contact, e := range bk.entries {
-				if e.deleted && s.expired(e.stamp) {
-					key = appendKey(key[:0], bytesOf(user), bytesOf(contact))
-					_ = b.Delete(key, nil)
-					sh.remove(user, bk, contact, e)
-					total++
-				}
-			}
-		}
-		var err error
-		if !b.Empty() {
-			err = b.Commit(pebble.NoSync)
-			s.commitSeq.Add(1)
-			b.Reset()
-		}
-		sh.mu.Unlock()
-		if err != nil {
-			return total, err
-		}
+// privateFS creates every file and directory private to the owner (0600,
+// 0700): pebble's default honours the umask, which usually leaves the
+// write-ahead log, and every contact in it, readable by any local user.
+type privateFS struct{ vfs.FS }
+
+func (p privateFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := p.FS.Create(name, cat)
+	if err == nil {
+		_ = os.Chmod(name, 0o600)
 	}
-	return total, nil
+	return f, err
 }
 
-// pebbleLogger routes pebble's log lines to hclog.
+func (p privateFS) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := p.FS.ReuseForWrite(oldname, newname, cat)
+	if err == nil {
+		_ = os.Chmod(newname, 0o600)
+	}
+	return f, err
+}
+
+func (p privateFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := p.FS.OpenReadWrite(name, cat, opts...)
+	if err == nil {
+		_ = os.Chmod(name, 0o600)
+	}
+	return f, err
+}
+
+func (p privateFS) Lock(name string) (io.Closer, error) {
+	c, err := p.FS.Lock(name)
+	if err == nil {
+		_ = os.Chmod(name, 0o600)
+	}
+	return c, err
+}
+
+func (p privateFS) MkdirAll(dir string, _ os.FileMode) error { return p.FS.MkdirAll(dir, 0o700) }
+
+func (p privateFS) Link(oldname, newname string) error {
+	err := p.FS.Link(oldname, newname)
+	if err == nil {
+		_ = os.Chmod(newname, 0o600)
+	}
+	return err
+}
+
+// pebbleLogger routes pebble's log lines to hclog. Fatalf panics rather
+// than exiting: the process's owner decides what a fatal store error does.
 type pebbleLogger struct{ l hclog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debug(fmt.Sprintf(format, args...)) }
 func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Error(fmt.Sprintf(format, args...)) }
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-	os.Exit(1)
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg)
+	panic("pebble: " + msg)
 }

@@ -24,8 +24,10 @@ type Change struct {
 // Wins reports whether incoming replaces stored under PROTOCOL.md's merge
 // rule: the larger stamp wins; at equal stamps a Delete beats an Update and
 // between two Updates the larger phone number (bytewise) wins; equal content
-// is a no-op. The rule is a total order on entries, which is what makes the
-// merge commutative, associative and idempotent.
+// is a no-op. The rule is a strict total order on distinct entries, which is
+// what makes the merge commutative, associative and idempotent. It is the
+// only definition of the rule in the module: the shard apply path and the
+// pebble merger (kept for databases written by earlier versions) call it.
 func Wins(incoming, stored Entry) bool {
 	if incoming.Stamp != stored.Stamp {
 		return incoming.Stamp > stored.Stamp
@@ -39,20 +41,21 @@ func Wins(incoming, stored Entry) bool {
 	return bytes.Compare(incoming.Phone, stored.Phone) > 0
 }
 
-// Value encoding in pebble:
+// Value encoding of an entry in pebble:
 //
 //	+---------+-----------+-----------------+
 //	| kind u8 | stamp u32 | phone (0..19 B) |
 //	+---------+-----------+-----------------+
 //
-// kind is 'U' (live) or 'D' (tombstone). Keys are described in format.go.
+// kind is 'U' (live) or 'D' (tombstone).
 const (
 	kindUpdate = 'U'
 	kindDelete = 'D'
 	valueHead  = 5
 )
 
-var errCorruptValue = errors.New("store: corrupt value")
+// ErrCorrupt reports data in the store that no version of this code wrote.
+var ErrCorrupt = errors.New("store: corrupt data")
 
 func appendValue(dst []byte, e Entry) []byte {
 	k := byte(kindUpdate)
@@ -60,54 +63,20 @@ func appendValue(dst []byte, e Entry) []byte {
 		k = kindDelete
 	}
 	dst = binary.BigEndian.AppendUint32(append(dst, k), e.Stamp)
-	return append(dst, e.Phone...)
+	if !e.Deleted {
+		dst = append(dst, e.Phone...)
+	}
+	return dst
 }
 
+// decodeValue decodes an entry value; Phone aliases v.
 func decodeValue(v []byte) (Entry, error) {
 	if len(v) < valueHead || (v[0] != kindUpdate && v[0] != kindDelete) {
-		return Entry{}, errCorruptValue
+		return Entry{}, ErrCorrupt
 	}
 	e := Entry{Stamp: binary.BigEndian.Uint32(v[1:5]), Deleted: v[0] == kindDelete}
 	if !e.Deleted {
 		e.Phone = v[valueHead:]
 	}
 	return e, nil
-}
-
-// appendKey appends the pebble key of (user, contact):
-//
-//	+------+-------------------+------+---------+
-//	| 'e'  | u8 len(user)      | user | contact |
-//	+------+-------------------+------+---------+
-//
-// Either name may be empty. The length prefix makes the split unambiguous
-// and keeps one book's contacts contiguous and sorted bytewise, the empty
-// contact first. Names come from the wire, which caps them at 255 bytes; a
-// longer user is a caller's bug.
-func appendKey(dst, user, contact []byte) []byte {
-	if len(user) > maxNameLen {
-		panic("store: user name longer than 255 bytes")
-	}
-	dst = append(dst, prefixEntry, byte(len(user)))
-	dst = append(dst, user...)
-	return append(dst, contact...)
-}
-
-// splitKey is the inverse of appendKey.
-func splitKey(k []byte) (user, contact []byte, ok bool) {
-	if len(k) < 2 || k[0] != prefixEntry || 2+int(k[1]) > len(k) {
-		return nil, nil, false
-	}
-	end := 2 + int(k[1])
-	return k[2:end:end], k[end:], true
-}
-
-// appendDigestKey is what the state digest hashes for a key: user 0x00
-// contact (unambiguous, as names never hold a NUL, even when empty). It is
-// the format-1 key, kept so that the digest, which servers compare with one
-// another, is the same on both sides of the key-format change.
-func appendDigestKey(dst, user, contact []byte) []byte {
-	dst = append(dst, user...)
-	dst = append(dst, 0)
-	return append(dst, contact...)
 }

@@ -23,8 +23,8 @@ func genEntry() *rapid.Generator[Entry] {
 func genChange() *rapid.Generator[Change] {
 	return rapid.Custom(func(t *rapid.T) Change {
 		return Change{
-			User:    []byte(rapid.SampledFrom([]string{"u1", "u2"}).Draw(t, "user")),
-			Contact: []byte(rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "contact")),
+			User:    []byte(rapid.SampledFrom([]string{"u1", "u2", ""}).Draw(t, "user")),
+			Contact: []byte(rapid.SampledFrom([]string{"a", "b", ""}).Draw(t, "contact")),
 			Entry:   genEntry().Draw(t, "entry"),
 		}
 	})
@@ -76,12 +76,36 @@ func TestPropertyMergeRule(t *testing.T) {
 	})
 }
 
-// Two stores that receive the same changes in different orders, some of
-// them more than once, hold the same state, the same digest, and the same
-// state again after a restart (pebble's merge operator resolves the same).
+// Two stores that receive the same changes in different orders, split into
+// batches differently, some of them more than once, hold the same state
+// (the fold of the changes per key, read back from pebble by the merge),
+// the same digest, the same derived state, and the same again after a
+// restart.
 func TestPropertyStoresConverge(t *testing.T) {
 	now := func() time.Time { return Epoch.Add(time.Hour) }
 	dirA, dirB := t.TempDir(), t.TempDir()
+	mod := func(c *Config) { c.Now = now }
+	a := openTest(t, dirA, mod)
+	b := openTest(t, dirB, mod)
+	var all []Change
+	check := func(rt require.TestingT, changes []Change) {
+		for _, c := range changes {
+			ea, oka, err := a.Get(c.User, c.Contact)
+			require.NoError(rt, err)
+			eb, okb, err := b.Get(c.User, c.Contact)
+			require.NoError(rt, err)
+			var want []Entry
+			for _, d := range changes {
+				if string(d.User) == string(c.User) && string(d.Contact) == string(c.Contact) {
+					want = append(want, d.Entry)
+				}
+			}
+			w, _ := fold(want)
+			require.True(rt, oka && okb, "%s/%s missing", c.User, c.Contact)
+			require.True(rt, sameEntry(ea, eb) && sameEntry(ea, w), "%s/%s: a=%v b=%v want %v", c.User, c.Contact, ea, eb, w)
+		}
+		require.Equal(rt, a.Digest(), b.Digest(), "digests")
+	}
 	iter := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		iter++
@@ -95,54 +119,74 @@ func TestPropertyStoresConverge(t *testing.T) {
 		for _, i := range dups {
 			order = append(order, changes[i])
 		}
-		a := openTest(t, dirA, func(c *Config) { c.Now = now })
-		b := openTest(t, dirB, func(c *Config) { c.Now = now })
-		ba, bb := a.NewBatch(), b.NewBatch()
-		// Store B commits each change in its own batch, in reverse commit
-		// order to the in-memory order, so pebble sees operands out of order.
-		var pending []*Batch
+		split := rapid.IntRange(1, 8).Draw(rt, "batch size")
+		ba := a.NewBatch()
 		for _, c := range changes {
-			ba.Apply(c)
+			require.NoError(rt, ba.Apply(c))
 		}
+		_, err := ba.Commit()
+		require.NoError(rt, err)
+		bb := b.NewBatch()
 		for _, c := range order {
-			one := b.NewBatch()
-			one.Apply(c)
-			pending = append(pending, one)
-		}
-		for i := len(pending) - 1; i >= 0; i-- {
-			commit(t, pending[i])
-			pending[i].Close()
-		}
-		commit(t, ba)
-		ba.Close()
-		bb.Close()
-
-		check := func(when string) {
-			for _, c := range changes {
-				ea, oka := a.Get(c.User, c.Contact)
-				eb, okb := b.Get(c.User, c.Contact)
-				var want []Entry
-				for _, d := range changes {
-					if string(d.User) == string(c.User) && string(d.Contact) == string(c.Contact) {
-						want = append(want, d.Entry)
-					}
-				}
-				w, _ := fold(want)
-				if !oka || !okb || !sameEntry(ea, eb) || !sameEntry(ea, w) {
-					rt.Fatalf("%s: %s/%s: a=%v b=%v want %v", when, c.User, c.Contact, ea, eb, w)
-				}
-			}
-			if a.Digest() != b.Digest() {
-				rt.Fatalf("%s: digests differ", when)
+			require.NoError(rt, bb.Apply(c))
+			if bb.Len() == split {
+				_, err := bb.Commit()
+				require.NoError(rt, err)
 			}
 		}
-		check("live")
-		require.NoError(t, a.Close())
-		require.NoError(t, b.Close())
-		a = openTest(t, dirA, func(c *Config) { c.Now = now })
-		b = openTest(t, dirB, func(c *Config) { c.Now = now })
-		check("after reopen")
-		require.NoError(t, a.Close())
-		require.NoError(t, b.Close())
+		_, err = bb.Commit()
+		require.NoError(rt, err)
+		check(rt, changes)
+		all = append(all, changes...)
 	})
+	recompute(t, a)
+	recompute(t, b)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	a = openTest(t, dirA, mod)
+	b = openTest(t, dirB, mod)
+	check(t, all) // users are unique per case: the fold over all is the fold per case
+	recompute(t, a)
+	recompute(t, b)
+}
+
+// Local changes interleaved with remote ones: whatever the interleaving,
+// a local change wins over every change to its key that the store held
+// when it was made (the "later wins, whatever the clocks" rule), even
+// when those came stamped far ahead.
+func TestPropertyLocalChangeWinsOverWhatWasHeld(t *testing.T) {
+	now := newFakeNow(Epoch.Add(1000 * time.Second))
+	s := openTest(t, t.TempDir(), func(c *Config) { c.Now = now.Now })
+	iter := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		iter++
+		user := []byte(fmt.Sprint("p", iter))
+		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		for i := range steps {
+			contact := []byte(rapid.SampledFrom([]string{"a", "b"}).Draw(rt, "contact"))
+			if rapid.Bool().Draw(rt, "remote") {
+				e := Entry{Stamp: rapid.Uint32Range(900, 1000+365*24*3600).Draw(rt, "stamp"), Deleted: rapid.Bool().Draw(rt, "del")}
+				if !e.Deleted {
+					e.Phone = []byte("r")
+				}
+				apply(t, s, Change{User: user, Contact: contact, Entry: e})
+				continue
+			}
+			before, had := get(t, s, string(user), string(contact))
+			var ch Change
+			if rapid.Bool().Draw(rt, "local delete") {
+				ch = del(t, s, string(user), string(contact))
+			} else {
+				ch = update(t, s, string(user), string(contact), fmt.Sprint(i))
+			}
+			after, ok := get(t, s, string(user), string(contact))
+			if !ok || !sameEntry(after, ch.Entry) || (had && !Wins(ch.Entry, before)) {
+				rt.Fatalf("local change %v did not win over %v (now %v)", ch.Entry, before, after)
+			}
+			if s.Clock() > StampOf(now.Now())+60 {
+				rt.Fatalf("clock %d past the bound", s.Clock())
+			}
+		}
+	})
+	recompute(t, s)
 }

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is the process's user+system CPU time: under a loaded machine
+// it measures the work, where ns/op measures the contention too.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIngest is the store's share of bench/ingest.sh: writers each
+// stage a read buffer's worth of Updates (236 frames of 277 bytes fit in
+// 64 KiB) and commit, rewriting their own 1,000 contacts (b.N Updates in
+// all, over GOMAXPROCS×4 writers).
+func BenchmarkIngest(b *testing.B) {
+	for _, fresh := range []bool{false, true} {
+		b.Run(fmt.Sprintf("fresh=%v", fresh), func(b *testing.B) {
+			s := openTest(b, b.TempDir(), func(c *Config) { c.MaxContactsPerBook = 0 })
+			var next atomic.Int64
+			phone := []byte("85999999999")
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }()
+			b.RunParallel(func(pb *testing.PB) {
+				w := next.Add(1)
+				user := []byte(fmt.Sprintf("user-%d", w))
+				bt := s.NewBatch()
+				var contact []byte
+				i := 0
+				for pb.Next() {
+					n := i % 1000
+					if fresh {
+						n = i
+					}
+					contact = fmt.Appendf(contact[:0], "contact-%d-%07d", w, n)
+					_ = bt.Update(user, contact, phone)
+					if bt.Len() == 236 {
+						if _, err := bt.Commit(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+					i++
+				}
+				if _, err := bt.Commit(); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+	}
+}

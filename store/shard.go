@@ -1,0 +1,451 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// NumShards splits the store by user. Each shard has its own lock, digest,
+// counters and change log, so writers to different shards commit in
+// parallel, and everything a shard commit writes (entries, tombstone
+// index, book counts, log record, shard state) goes in one pebble batch.
+// It is part of the on-disk layout: never change it.
+const NumShards = 8
+
+// Pos is a position in the change log: per shard, the last sequence
+// delivered (or written).
+type Pos [NumShards]uint64
+
+// shardOf maps a user to its shard. It must be stable across restarts, so
+// it uses a fixed hash.
+func shardOf(user []byte) int { return int(xxhash.Sum64(user) & (NumShards - 1)) }
+
+// curEntry is a key's state during one apply round; its phone lives in
+// the shard's arena.
+type curEntry struct {
+	has     bool
+	deleted bool
+	stamp   uint32
+	pOff    uint32
+	pLen    uint8
+}
+
+// hotEntry is a recently written key's committed entry, kept so that the
+// merge of a key rewritten often (the common case: a client editing its
+// book, a peer replaying it) does not search pebble's memtable, where the
+// key's many versions make a seek slow.
+type hotEntry struct {
+	stamp   uint32
+	deleted bool
+	pLen    uint8
+	phone   [MaxPhone]byte
+}
+
+// maxHot bounds each generation of a shard's hot-key cache: at most twice
+// this many keys are cached per shard.
+const maxHot = 16 << 10
+
+// bookCount caches a book's live-contact count (committed, plus changes of
+// the round in progress: dropped if that round fails to commit).
+type bookCount struct {
+	n     uint32
+	round uint64 // last round that changed it
+}
+
+type shard struct {
+	s  *Store
+	id int
+
+	mu     sync.Mutex // one apply, sweep or drop round at a time
+	st     shardState // committed state; guarded by mu
+	counts map[string]*bookCount
+	round  uint64
+	// hot and hotOld are two generations of recently written keys, exact
+	// mirrors of committed entries (guarded by mu; cleared if a commit
+	// fails): a lookup tries hot, then hotOld; when hot is full it becomes
+	// hotOld and the oldest generation is dropped.
+	hot, hotOld map[string]hotEntry
+	pb     *pebble.Batch
+	// scratch, guarded by mu
+	order []int32
+	slot  []int32
+	cur   []curEntry
+	canon []int32 // per slot: the op whose key it is
+	arena []byte
+	rec   []byte
+	buf   []byte
+	dirty []string
+
+	tail tail // recent change-log records, for peers near the head
+}
+
+// maxCachedBooks bounds the book-count cache of one shard.
+const maxCachedBooks = 1 << 16
+
+func (sh *shard) arenaPhone(c *curEntry) []byte { return sh.arena[c.pOff : c.pOff+uint32(c.pLen)] }
+
+func (sh *shard) entryOf(c *curEntry) Entry {
+	e := Entry{Stamp: c.stamp, Deleted: c.deleted}
+	if !c.deleted {
+		e.Phone = sh.arenaPhone(c)
+	}
+	return e
+}
+
+func (sh *shard) setCur(c *curEntry, e Entry) {
+	*c = curEntry{has: true, deleted: e.Deleted, stamp: e.Stamp, pOff: uint32(len(sh.arena)), pLen: uint8(len(e.Phone))}
+	sh.arena = append(sh.arena, e.Phone...)
+}
+
+// entryHash is one entry's contribution to the state digest. Every server
+// must compute the same value, so it is a fixed hash of the key and value
+// encodings.
+func (sh *shard) entryHash(key []byte, e Entry) uint64 {
+	sh.buf = appendValue(append(sh.buf[:0], key...), e)
+	return xxhash.Sum64(sh.buf)
+}
+
+// count returns user's live-contact count, from the cache or pebble.
+func (sh *shard) count(user []byte) (*bookCount, error) {
+	if bc := sh.counts[string(user)]; bc != nil {
+		return bc, nil
+	}
+	if len(sh.counts) >= maxCachedBooks {
+		clear(sh.counts)
+	}
+	sh.buf = appendCountKey(sh.buf[:0], user)
+	n, _, err := getU32(sh.s.db, sh.buf)
+	if err != nil {
+		return nil, err
+	}
+	bc := &bookCount{n: n}
+	sh.counts[string(user)] = bc
+	return bc, nil
+}
+
+func (sh *shard) addCount(st *shardState, user []byte, delta int) error {
+	bc, err := sh.count(user)
+	if err != nil {
+		return err
+	}
+	if bc.round != sh.round {
+		bc.round = sh.round
+		sh.dirty = append(sh.dirty, string(user))
+	}
+	switch {
+	case delta > 0 && bc.n == 0:
+		st.books++
+	case delta < 0 && bc.n == 1:
+		st.books--
+	}
+	bc.n = uint32(int(bc.n) + delta)
+	return nil
+}
+
+// read loads the stored entry of every distinct key among the ops idx, in
+// key order through one iterator (seeks that only move forward are cheap),
+// and points slot[op] at it.
+func (sh *shard) read(b *Batch, idx []int32) error {
+	buf := b.buf
+	sh.order = append(sh.order[:0], idx...)
+	slices.SortFunc(sh.order, func(x, y int32) int {
+		return bytes.Compare(b.ops[x].key(buf), b.ops[y].key(buf))
+	})
+	if cap(sh.slot) < len(b.ops) {
+		sh.slot = make([]int32, len(b.ops))
+	}
+	sh.slot = sh.slot[:len(b.ops)]
+	sh.cur, sh.arena, sh.canon = sh.cur[:0], sh.arena[:0], sh.canon[:0]
+	var it *pebble.Iterator
+	var err error
+	var prev []byte
+	for i, oi := range sh.order {
+		k := b.ops[oi].key(buf)
+		if i > 0 && bytes.Equal(k, prev) {
+			sh.slot[oi] = int32(len(sh.cur) - 1)
+			continue
+		}
+		prev = k
+		sh.cur = append(sh.cur, curEntry{})
+		sh.canon = append(sh.canon, oi)
+		sh.slot[oi] = int32(len(sh.cur) - 1)
+		if h, ok := sh.lookupHot(k); ok {
+			if h.has {
+				sh.setCur(&sh.cur[len(sh.cur)-1], h.e)
+			}
+			continue
+		}
+		if it == nil {
+			if it, err = sh.s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagEntry}, UpperBound: []byte{tagEntry + 1}}); err != nil {
+				return err
+			}
+		}
+		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			e, err := decodeValue(v)
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			sh.setCur(&sh.cur[len(sh.cur)-1], e)
+		}
+	}
+	if it == nil {
+		return nil
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+type hotLookup struct {
+	has bool
+	e   Entry
+}
+
+func (sh *shard) lookupHot(k []byte) (hotLookup, bool) {
+	h, ok := sh.hot[string(k)]
+	if !ok {
+		if h, ok = sh.hotOld[string(k)]; !ok {
+			return hotLookup{}, false
+		}
+	}
+	if h.pLen == 0xff {
+		return hotLookup{}, true // known absent
+	}
+	e := Entry{Stamp: h.stamp, Deleted: h.deleted}
+	if !e.Deleted {
+		e.Phone = h.phone[:h.pLen]
+	}
+	return hotLookup{has: true, e: e}, true
+}
+
+// rememberRound caches the final state of every key the committed round
+// touched.
+func (sh *shard) rememberRound(b *Batch) {
+	for slot, oi := range sh.canon {
+		c := &sh.cur[slot]
+		h := hotEntry{pLen: 0xff}
+		if c.has {
+			h = hotEntry{stamp: c.stamp, deleted: c.deleted, pLen: c.pLen}
+			copy(h.phone[:], sh.arenaPhone(c))
+		}
+		k := b.ops[oi].key(b.buf)
+		if _, ok := sh.hot[string(k)]; !ok && len(sh.hot) >= maxHot {
+			sh.hotOld, sh.hot = sh.hot, make(map[string]hotEntry, maxHot)
+		}
+		sh.hot[string(k)] = h
+	}
+}
+
+func (sh *shard) forgetHot() {
+	sh.hot, sh.hotOld = make(map[string]hotEntry), nil
+}
+
+// apply merges the ops idx of b (all of this shard) and commits them with
+// the shard's state in one pebble batch.
+func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
+	s := sh.s
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if err := sh.read(b, idx); err != nil {
+		return s.fail(err)
+	}
+	sh.round++
+	sh.dirty = sh.dirty[:0]
+	st := sh.st
+	pb := sh.pb
+	wall := s.clock.Wall()
+	first := st.head + 1
+	sh.rec = append(sh.rec[:0], 0, 0, 0, 0) // the record's change count, set below
+	nrec := 0
+	var key []byte
+	var full bool
+	buf := b.buf
+	for _, oi := range idx {
+		o := &b.ops[oi]
+		c := &sh.cur[sh.slot[oi]]
+		k := o.key(buf)
+		user := o.user(buf)
+		var ne Entry
+		remove, local := false, false
+		switch o.kind {
+		case opUpdate, opDelete:
+			if o.kind == opUpdate && s.cfg.MaxContactsPerBook > 0 && (!c.has || c.deleted) {
+				bc, err := sh.count(user)
+				if err != nil {
+					return s.fail(err)
+				}
+				if int(bc.n) >= s.cfg.MaxContactsPerBook {
+					full = true
+				}
+			}
+			if full {
+				break
+			}
+			ne = Entry{Stamp: s.clock.localStampAt(wall, c.stamp, c.has), Deleted: o.kind == opDelete}
+			if !ne.Deleted {
+				ne.Phone = o.phoneBytes(buf)
+			}
+			if c.has && !Wins(ne, sh.entryOf(c)) {
+				continue // the stored stamp is at the u32 ceiling: nothing can win
+			}
+			local = true
+		case opRemote:
+			if ahead := s.clock.observeAt(wall, o.stamp); ahead > res.Ahead {
+				res.Ahead = ahead
+			}
+			ne = Entry{Stamp: o.stamp, Deleted: o.deleted}
+			if !ne.Deleted {
+				ne.Phone = o.phoneBytes(buf)
+			}
+			if b.RecordSeen {
+				key = appendSeenKey(key[:0], k)
+				_ = pb.Set(key, nil, nil)
+			}
+			if c.has && !Wins(ne, sh.entryOf(c)) {
+				res.Ignored++
+				continue
+			}
+			if ne.Deleted && ne.Stamp < st.swept {
+				// Already past the grace: it would only be swept again. It
+				// still removes an older entry it wins over.
+				if !c.has {
+					res.Ignored++
+					continue
+				}
+				remove = true
+			}
+			res.Applied++
+		case opDrop:
+			if !c.has || c.stamp != o.stamp || c.deleted != o.deleted {
+				continue
+			}
+			remove = true
+		}
+		if full {
+			break
+		}
+		if c.has {
+			st.digest -= sh.entryHash(k, sh.entryOf(c))
+			if c.deleted {
+				st.tombs--
+				key = appendTombKey(key[:0], sh.id, c.stamp, k)
+				_ = pb.Delete(key, nil)
+			} else {
+				st.live--
+				if err := sh.addCount(&st, user, -1); err != nil {
+					return s.fail(err)
+				}
+			}
+		}
+		if remove {
+			_ = pb.Delete(k, nil)
+			*c = curEntry{}
+		} else {
+			st.digest += sh.entryHash(k, ne)
+			if ne.Deleted {
+				st.tombs++
+				key = appendTombKey(key[:0], sh.id, ne.Stamp, k)
+				_ = pb.Set(key, nil, nil)
+			} else {
+				st.live++
+				if err := sh.addCount(&st, user, +1); err != nil {
+					return s.fail(err)
+				}
+			}
+			sh.buf = appendValue(sh.buf[:0], ne)
+			_ = pb.Set(k, sh.buf, nil)
+			sh.setCur(c, ne)
+		}
+		if local {
+			sh.rec = appendLogChange(sh.rec, user, o.contact(buf), ne)
+			nrec++
+			st.head++
+		}
+	}
+	if nrec > 0 {
+		binary.BigEndian.PutUint32(sh.rec, uint32(nrec))
+		key = appendLogKey(key[:0], sh.id, first)
+		_ = pb.Set(key, sh.rec, nil)
+	}
+	for _, u := range sh.dirty {
+		bc := sh.counts[u]
+		key = appendCountKey(key[:0], []byte(u))
+		if bc.n == 0 {
+			_ = pb.Delete(key, nil)
+		} else {
+			_ = pb.Set(key, u32(bc.n), nil)
+		}
+	}
+	if pb.Empty() {
+		if full {
+			return ErrBookFull
+		}
+		return nil
+	}
+	if err := sh.commit(st); err != nil {
+		clear(sh.counts)
+		sh.forgetHot()
+		return err
+	}
+	sh.rememberRound(b)
+	res.Seq = max(res.Seq, s.commitSeq.Load())
+	if nrec > 0 {
+		res.Pos[sh.id] = st.head
+		sh.tail.add(first, nrec, sh.rec, s.cfg.TailBytes)
+		s.headAdvanced()
+		if b.KeepChanges {
+			_ = forEachLogChange(sh.rec, func(ch Change) error {
+				ch.User, ch.Contact = bytes.Clone(ch.User), bytes.Clone(ch.Contact)
+				ch.Phone = bytes.Clone(ch.Phone)
+				b.kept = append(b.kept, ch)
+				return nil
+			})
+		}
+	}
+	if full {
+		return ErrBookFull
+	}
+	return nil
+}
+
+// commit writes the staged pebble batch with the shard's new state and
+// publishes that state. The caller holds sh.mu.
+func (sh *shard) commit(st shardState) error {
+	s := sh.s
+	sh.buf = st.encode(sh.buf[:0])
+	_ = sh.pb.Set(metaShardKey(sh.id), sh.buf, nil)
+	opts := pebble.NoSync
+	if s.cfg.Fsync == FsyncAlways {
+		opts = pebble.Sync
+	}
+	err := sh.pb.Commit(opts)
+	sh.pb.Reset()
+	if err != nil {
+		return s.fail(err)
+	}
+	seq := s.commitSeq.Add(1)
+	if s.cfg.Fsync == FsyncAlways {
+		casMax(&s.syncedSeq, seq)
+	}
+	sh.st = st
+	s.pubMu.Lock()
+	s.pub[sh.id] = st
+	s.pubMu.Unlock()
+	return nil
+}

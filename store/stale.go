@@ -1,0 +1,221 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Staleness (PROTOCOL.md "Stamps and the merge rule", tombstone rules).
+//
+// The mark is the last wall-clock stamp at which this store's changes were
+// known to be on a serving peer: the replication layer advances it each
+// time a serving peer confirms everything this server had logged when it
+// asked (and it is only ever advanced then: not at start, not while alone).
+// Every local change made before the mark is on that peer; every local
+// change made after it is stamped above it (local stamps are never below
+// the wall clock).
+//
+// A store whose mark is older than the grace has been out of contact long
+// enough for the cluster to have dropped tombstones it never saw. When it
+// is back in contact with a serving peer whose own mark is newer than its
+// own, it refills: it records every key the peer sends in a full transfer,
+// then drops each entry stamped at or below its mark that the peer did not
+// send. What it changed while cut off is stamped above the mark and kept;
+// what the cluster deleted meanwhile is gone from the peer and is dropped
+// here. A store with no serving peer to compare with keeps everything.
+//
+// The refill is crash-safe: its mark is persisted before the transfer
+// starts and cleared only after the drops are committed, so a store that
+// crashes part-way finds the refill pending at the next start and does it
+// again; drops are idempotent, and each one removes an entry only if it
+// still holds exactly what was judged stale.
+
+type staleState struct {
+	mu     sync.Mutex
+	mark   uint32
+	refill uint32 // the mark a pending refill compares against; 0: none
+}
+
+func (s *Store) loadStale() error {
+	mark, ok, err := getU32(s.db, metaMark)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Older layouts recorded the last time the store was open, a later
+		// (so more lenient) point than the mark; it is the best there is.
+		if mark, _, err = getU32(s.db, metaLastActive); err != nil {
+			return err
+		}
+	}
+	refill, _, err := getU32(s.db, metaRefill)
+	if err != nil {
+		return err
+	}
+	s.stale.mark, s.stale.refill = mark, refill
+	return nil
+}
+
+// Mark returns the last stamp at which this store's changes were known to
+// be on a serving peer (0: never).
+func (s *Store) Mark() uint32 {
+	s.stale.mu.Lock()
+	defer s.stale.mu.Unlock()
+	return s.stale.mark
+}
+
+// AdvanceMark raises the mark to stamp and persists it.
+func (s *Store) AdvanceMark(stamp uint32) error {
+	s.stale.mu.Lock()
+	defer s.stale.mu.Unlock()
+	if stamp <= s.stale.mark {
+		return nil
+	}
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if err := s.db.Set(metaMark, u32(stamp), pebble.NoSync); err != nil {
+		return s.fail(err)
+	}
+	s.stale.mark = stamp
+	return nil
+}
+
+// Stale reports whether this store has been out of contact with every
+// serving peer for longer than the grace (or a refill is pending): its data
+// must not be offered as current before a refill.
+func (s *Store) Stale() bool {
+	s.stale.mu.Lock()
+	defer s.stale.mu.Unlock()
+	if s.stale.refill != 0 {
+		return true
+	}
+	return s.stale.mark != 0 && s.cfg.Now().Sub(TimeOf(s.stale.mark)) > s.cfg.TombstoneGrace
+}
+
+// RefillPending returns the mark of a refill begun and not finished.
+func (s *Store) RefillPending() (uint32, bool) {
+	s.stale.mu.Lock()
+	defer s.stale.mu.Unlock()
+	return s.stale.refill, s.stale.refill != 0
+}
+
+// BeginRefill starts (or restarts) a refill against the current mark: it
+// forgets keys seen by an earlier attempt and persists the refill. Remote
+// changes committed from a Batch with RecordSeen set are then recorded as
+// held by the peer.
+func (s *Store) BeginRefill() (uint32, error) {
+	s.stale.mu.Lock()
+	defer s.stale.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	mark := s.stale.refill
+	if mark == 0 {
+		mark = s.stale.mark
+	}
+	if mark == 0 {
+		return 0, errors.New("store: no mark to refill against")
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.DeleteRange([]byte{tagSeen}, []byte{tagSeen + 1}, nil)
+	_ = b.Set(metaRefill, u32(mark), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, s.fail(err)
+	}
+	s.stale.refill = mark
+	s.log.Warn("refill started: entries from before the mark that the serving peer does not hold will be dropped",
+		"mark", TimeOf(mark).UTC().Format(time.RFC3339))
+	return mark, nil
+}
+
+// FinishRefill drops every entry stamped at or below the refill's mark
+// that no transfer recorded as held by the peer, then ends the refill. It
+// returns how many entries it dropped.
+func (s *Store) FinishRefill(ctx context.Context) (int, error) {
+	mark, ok := s.RefillPending()
+	if !ok {
+		return 0, errors.New("store: no refill in progress")
+	}
+	sn := s.db.NewSnapshot()
+	defer sn.Close()
+	entries, err := sn.NewIter(&pebble.IterOptions{LowerBound: []byte{tagEntry}, UpperBound: []byte{tagEntry + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer entries.Close()
+	seen, err := sn.NewIter(&pebble.IterOptions{LowerBound: []byte{tagSeen}, UpperBound: []byte{tagSeen + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer seen.Close()
+	b := s.NewBatch()
+	dropped := 0
+	flush := func() error {
+		_, err := b.Commit()
+		return err
+	}
+	seen.First()
+	for entries.First(); entries.Valid(); entries.Next() {
+		if err := ctx.Err(); err != nil {
+			return dropped, err
+		}
+		rest := entries.Key()[1:]
+		for seen.Valid() && bytes.Compare(seen.Key()[1:], rest) < 0 {
+			seen.Next()
+		}
+		if seen.Valid() && bytes.Equal(seen.Key()[1:], rest) {
+			continue
+		}
+		v, err := entries.ValueAndErr()
+		if err != nil {
+			return dropped, err
+		}
+		e, err := decodeValue(v)
+		if err != nil {
+			return dropped, err
+		}
+		if e.Stamp > mark {
+			continue // changed or received after contact was lost: kept and sent on
+		}
+		user, contact, err := splitEntryKey(entries.Key())
+		if err != nil {
+			return dropped, err
+		}
+		b.drop(user, contact, e)
+		dropped++
+		if b.Len() >= sweepBatch {
+			if err := flush(); err != nil {
+				return dropped, err
+			}
+		}
+	}
+	if err := errors.Join(entries.Error(), seen.Error()); err != nil {
+		return dropped, err
+	}
+	if err := flush(); err != nil {
+		return dropped, err
+	}
+	if err := s.SyncAll(); err != nil {
+		return dropped, err
+	}
+	s.stale.mu.Lock()
+	defer s.stale.mu.Unlock()
+	db := s.db.NewBatch()
+	defer db.Close()
+	_ = db.DeleteRange([]byte{tagSeen}, []byte{tagSeen + 1}, nil)
+	_ = db.Delete(metaRefill, nil)
+	if err := db.Commit(pebble.Sync); err != nil {
+		return dropped, s.fail(err)
+	}
+	s.stale.refill = 0
+	s.log.Warn("refill finished: dropped entries the cluster no longer holds", "dropped", dropped,
+		"mark", TimeOf(mark).UTC().Format(time.RFC3339))
+	return dropped, nil
+}
