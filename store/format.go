@@ -6,72 +6,41 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/hashicorp/go-hclog"
 )
 
-// Key format 2 (this one), in pebble:
-//
-//	entry:    'e' (0x65) | u8 len(user) | user | contact   (appendKey)
-//	metadata: 'm' (0x6d) | name   e.g. "mclock", "mlast-active", "mformat"
-//
-// "mformat" holds the format as u32 BE (2). Values keep the encoding of
-// entry.go. Both names may be empty: an empty user name is a book like any
-// other and an empty contact name a contact like any other (PROTOCOL.md
-// "Errors").
-//
-// Format 1, written before "mformat" existed, keyed entries as user 0x00
+// Layout 1, written before "mformat" existed, keyed entries as user 0x00
 // contact and metadata as 0x00 name ("\x00clock", "\x00last-active"). It
 // could not hold an empty name: an empty user's keys fell among the
-// metadata, an empty contact's key did not split. Open migrates it.
-const (
-	prefixEntry   = 'e'
-	prefixMeta    = 'm'
-	formatVersion = 2
-	maxNameLen    = 255 // the wire's limit for a name256 value
-)
-
+// metadata, an empty contact's key did not split. Open rewrites it into
+// layout 2 (keys.go's entry and metadata keys) in one batch, so that a
+// crash leaves either the old layout or the new one, never a mix; layout 2
+// is then upgraded like any other (migrate.go).
 var (
-	metaFormat = []byte("mformat")
-
 	format1Clock      = []byte("\x00clock")
 	format1LastActive = []byte("\x00last-active")
 )
 
-// upgradeFormat makes db hold key format 2. A database marked with
-// "mformat" is checked; an unmarked one (new, or written in format 1) is
-// rewritten in one batch with "mformat" in it, so that a crash leaves
-// either the old layout or the new one, never a mix.
-func upgradeFormat(db *pebble.DB, log hclog.Logger, dir string) error {
-	v, ok, err := getMeta(db, metaFormat)
-	if err != nil {
-		return err
-	}
-	if ok {
-		if v != formatVersion {
-			return fmt.Errorf("store: data dir %s has key format %d; this server reads format %d", dir, v, formatVersion)
-		}
-		return nil
-	}
-	b := db.NewBatch()
+// migrateFormat1 rewrites an unmarked, non-empty database from layout 1
+// to layout 2 and returns how many entries it moved.
+func (s *Store) migrateFormat1() (int, error) {
+	b := s.db.NewBatch()
 	defer b.Close()
-	entries, err := stageFormat1Migration(db, b, dir)
+	entries, err := stageFormat1Migration(s.db, b, s.cfg.Dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	_ = b.Set(metaFormat, binary.BigEndian.AppendUint32(nil, formatVersion), nil)
+	_ = b.Set(metaFormat, binary.BigEndian.AppendUint32(nil, formatTagged), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("store: writing key format %d in %s: %w", formatVersion, dir, err)
+		return 0, fmt.Errorf("store: writing layout %d in %s: %w", formatTagged, s.cfg.Dir, err)
 	}
-	if entries > 0 {
-		log.Info("store migrated to key format 2", "dir", dir, "entries", entries)
-	}
-	return nil
+	s.log.Info("store migrated from layout 1 to layout 2", "dir", s.cfg.Dir, "entries", entries)
+	return entries, nil
 }
 
-// stageFormat1Migration adds to b the rewrite of every format-1 key of db
-// and returns how many entries it moves. Format-1 keys always contain a
-// NUL and format-2 keys written here never do (their users are not empty),
-// so the keys set and the keys deleted are disjoint.
+// stageFormat1Migration adds to b the rewrite of every layout-1 key of db
+// and returns how many entries it moves. Layout-1 keys always contain a
+// NUL and both names were non-empty, so every key is recognised or the
+// database is refused.
 func stageFormat1Migration(db *pebble.DB, b *pebble.Batch, dir string) (int, error) {
 	it, err := db.NewIter(nil)
 	if err != nil {
@@ -94,12 +63,12 @@ func stageFormat1Migration(db *pebble.DB, b *pebble.Batch, dir string) (int, err
 		default:
 			user, contact, ok := splitFormat1Key(k)
 			if !ok {
-				return 0, fmt.Errorf("store: unexpected key %q in %s (no %q marker, not format 1)", k, dir, metaFormat)
+				return 0, fmt.Errorf("%w: unexpected key %q in %s (no %q marker, not layout 1)", ErrCorrupt, k, dir, metaFormat)
 			}
 			if _, err := decodeValue(v); err != nil {
-				return 0, fmt.Errorf("store: corrupt value for key %q in %s", k, dir)
+				return 0, fmt.Errorf("%w: value for key %q in %s", ErrCorrupt, k, dir)
 			}
-			key = appendKey(key[:0], user, contact)
+			key = appendEntryKey(key[:0], user, contact)
 			_ = b.Set(key, v, nil)
 			entries++
 		}
@@ -111,7 +80,7 @@ func stageFormat1Migration(db *pebble.DB, b *pebble.Batch, dir string) (int, err
 // splitFormat1Key splits user 0x00 contact, both non-empty.
 func splitFormat1Key(k []byte) (user, contact []byte, ok bool) {
 	i := bytes.IndexByte(k, 0)
-	if i <= 0 || i == len(k)-1 || len(k[:i]) > maxNameLen {
+	if i <= 0 || i == len(k)-1 || len(k[:i]) > MaxName {
 		return nil, nil, false
 	}
 	return k[:i], k[i+1:], true

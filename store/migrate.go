@@ -64,7 +64,7 @@ func (s *Store) upgradeTagged() error {
 		}
 		sh := shardOf(user)
 		st := &states[sh]
-		buf = appendValue(append(buf[:0], it.Key()...), e)
+		buf = appendDigestInput(buf[:0], it.Key(), e)
 		st.digest += xxhash.Sum64(buf)
 		if e.Deleted {
 			st.tombs++

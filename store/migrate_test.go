@@ -50,7 +50,7 @@ func TestUpgradeFromTaggedLayout(t *testing.T) {
 func TestUnknownLayoutIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	db := rawOpen(t, dir)
-	rawSet(t, db, []byte("alice\x00Juan"), []byte("U\x00\x00\x00\x01"))
+	rawSet(t, db, []byte("no-separator"), []byte("U\x00\x00\x00\x01"))
 	require.NoError(t, db.Close())
 	_, err := Open(DefaultConfig(dir), testLogger(t))
 	require.ErrorIs(t, err, ErrCorrupt)

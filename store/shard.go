@@ -103,11 +103,21 @@ func (sh *shard) setCur(c *curEntry, e Entry) {
 }
 
 // entryHash is one entry's contribution to the state digest. Every server
-// must compute the same value, so it is a fixed hash of the key and value
-// encodings.
+// must compute the same value, so it is a fixed hash of user 0x00 contact
+// (the layout-1 key, so that servers on either side of a layout change
+// agree) followed by the value encoding.
 func (sh *shard) entryHash(key []byte, e Entry) uint64 {
-	sh.buf = appendValue(append(sh.buf[:0], key...), e)
+	sh.buf = appendDigestInput(sh.buf[:0], key, e)
 	return xxhash.Sum64(sh.buf)
+}
+
+// appendDigestInput appends what entryHash hashes for an entry key.
+func appendDigestInput(dst, key []byte, e Entry) []byte {
+	n := int(key[1])
+	dst = append(dst, key[2:2+n]...)
+	dst = append(dst, 0)
+	dst = append(dst, key[2+n:]...)
+	return appendValue(dst, e)
 }
 
 // count returns user's live-contact count, from the cache or pebble.

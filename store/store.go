@@ -167,13 +167,17 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		if !empty {
-			return fmt.Errorf("%w: data in %s has no format marker (written by a version older than any this one reads)", ErrCorrupt, s.cfg.Dir)
+		if empty {
+			if err := s.initFresh(); err != nil {
+				return err
+			}
+			format = formatCurrent
+		} else {
+			if _, err := s.migrateFormat1(); err != nil {
+				return err
+			}
+			format = formatTagged
 		}
-		if err := s.initFresh(); err != nil {
-			return err
-		}
-		format = formatCurrent
 	}
 	switch format {
 	case formatTagged:
