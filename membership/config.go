@@ -44,6 +44,10 @@ type Config struct {
 	Tune func(*memberlist.Config)
 	// Logger receives membership and memberlist logs.
 	Logger hclog.Logger
+	// Now is the wall clock. Every ping acknowledgement carries it, so each
+	// member learns how far the others' clocks are from its own
+	// (ClockOffsets); tests shift it.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults for a node called name.
@@ -55,6 +59,7 @@ func DefaultConfig(name string) Config {
 		RejoinInterval: 30 * time.Second,
 		JoinBackoffMax: 5 * time.Second,
 		EventQueue:     1024,
+		Now:            time.Now,
 	}
 }
 
@@ -73,6 +78,9 @@ func (c Config) Validate() error {
 		if l := len(k); l != 16 && l != 24 && l != 32 {
 			return fmt.Errorf("membership: gossip key %d is %d bytes; it must be 16, 24 or 32", i+1, l)
 		}
+	}
+	if c.Now == nil {
+		return errors.New("membership: Now is nil")
 	}
 	if c.RejoinInterval <= 0 || c.JoinBackoffMax <= 0 || c.EventQueue <= 0 {
 		return errors.New("membership: rejoin interval, join backoff and event queue must be positive")

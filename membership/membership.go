@@ -61,7 +61,10 @@ type Membership struct {
 	departed  map[string]Member // dead or left, until they come back (for status pages)
 
 	droppedEvents atomic.Uint64
-	joined        atomic.Bool
+
+	offsetsMu sync.Mutex
+	offsets   map[string]ClockOffset
+	joined    atomic.Bool
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -78,7 +81,8 @@ func New(cfg Config) (*Membership, error) {
 		log = hclog.NewNullLogger()
 	}
 	m := &Membership{cfg: cfg, log: log, events: make(chan Event, cfg.EventQueue), meta: cfg.Meta,
-		closing: make(chan struct{}), members: map[string]Member{}, departed: map[string]Member{}}
+		closing: make(chan struct{}), members: map[string]Member{}, departed: map[string]Member{},
+		offsets: map[string]ClockOffset{}}
 	mlc, _ := profileConfig(cfg.Profile)
 	mlc.Name = cfg.Name
 	host, portStr, _ := net.SplitHostPort(cfg.BindAddr)
@@ -105,6 +109,7 @@ func New(cfg Config) (*Membership, error) {
 	}
 	mlc.Delegate = (*delegate)(m)
 	mlc.Events = (*eventDelegate)(m)
+	mlc.Ping = (*pingDelegate)(m)
 	mlc.LogOutput = nil
 	mlc.Logger = log.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	if len(cfg.Keys) > 0 {
@@ -272,12 +277,13 @@ func (m *Membership) LocalMeta() Meta {
 	return m.meta
 }
 
-// SetMeta publishes new digest and health if they changed. It may block up
-// to timeout while memberlist broadcasts: never call it from a callback.
-func (m *Membership) SetMeta(digest uint64, health uint8, timeout time.Duration) error {
+// Publish republishes what changed of this node's meta (digest, cutoff,
+// mark, health). It may block up to timeout while memberlist broadcasts:
+// never call it from a callback.
+func (m *Membership) Publish(p Published, timeout time.Duration) error {
 	m.metaMu.Lock()
-	changed := m.meta.Digest != digest || m.meta.Health != health
-	m.meta.Digest, m.meta.Health = digest, health
+	changed := m.meta.Published != p
+	m.meta.Published = p
 	m.metaMu.Unlock()
 	if !changed {
 		return nil

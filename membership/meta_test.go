@@ -13,8 +13,10 @@ func TestMetaRoundTrip(t *testing.T) {
 		name string
 		meta Meta
 	}{
-		{"gossip address", Meta{ContactPort: 9000, BootID: 1<<63 + 5, Digest: 0xdeadbeef, Health: 2}},
-		{"explicit host", Meta{ContactHost: "contact-server-1", ContactPort: 9001, BootID: 7, Health: 1}},
+		{"gossip address", Meta{ContactPort: 9000, BootID: 1<<63 + 5, StoreID: 9, Published: Published{Digest: 0xdeadbeef, Health: 2}}},
+		{"explicit host", Meta{ContactHost: "contact-server-1", ContactPort: 9001, BootID: 7, Published: Published{Health: 1}}},
+		{"everything", Meta{ContactHost: "h", ContactPort: 1, BootID: 2, StoreID: 3,
+			Published: Published{Digest: 4, Cutoff: 5, Mark: 6, Health: 3}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -25,6 +27,20 @@ func TestMetaRoundTrip(t *testing.T) {
 			require.Equal(t, tc.meta, got)
 		})
 	}
+}
+
+// A member of the previous release publishes version-1 meta: it is read,
+// with no store id, cutoff or mark (unknown).
+func TestMetaVersion1IsRead(t *testing.T) {
+	v1 := []byte{1}
+	v1 = append(v1, 0, 0, 0, 0, 0, 0, 0, 7) // boot id
+	v1 = append(v1, 0, 0, 0, 0, 0, 0, 0, 8) // digest
+	v1 = append(v1, 1)                      // health
+	v1 = append(v1, 0x23, 0x28)             // port 9000
+	v1 = append(v1, 1, 'h')                 // host
+	got, err := decodeMeta(v1)
+	require.NoError(t, err)
+	require.Equal(t, Meta{ContactHost: "h", ContactPort: 9000, BootID: 7, Published: Published{Digest: 8, Health: 1}}, got)
 }
 
 func TestMetaRejectsMalformed(t *testing.T) {

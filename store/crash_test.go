@@ -17,6 +17,10 @@ import (
 // floor to the head.
 func checkLog(t testing.TB, s *Store) {
 	t.Helper()
+	for _, sh := range s.shards { // hold the background trim off
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+	}
 	head, floor := s.Head(), s.LogFloor()
 	for sh := range NumShards {
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: appendLogKey(nil, sh, 0), UpperBound: appendLogKey(nil, sh+1, 0)})

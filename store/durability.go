@@ -69,6 +69,11 @@ func (s *Store) maintain() {
 	sweepTick := time.NewTicker(sweepEvery)
 	defer sweepTick.Stop()
 	lastClock := time.Now()
+	// Sweep at once: after a long stop the cutoff is far ahead of the
+	// one persisted, and the digest is not comparable until it moved.
+	if _, err := s.Sweep(); err != nil {
+		s.log.Error("tombstone sweep failed", "error", err)
+	}
 	for {
 		select {
 		case <-s.closing:

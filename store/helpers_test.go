@@ -128,6 +128,12 @@ type recomputed struct {
 // the persisted shard states, the book counts and the tombstone index.
 func recompute(t testing.TB, s *Store) recomputed {
 	t.Helper()
+	// Hold every shard still: the background sweep and trim must not
+	// commit between the reads below.
+	for _, sh := range s.shards {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+	}
 	r := recomputed{books: map[string]uint32{}, tombIndex: map[string]bool{}}
 	it, err := s.db.NewIter(nil)
 	require.NoError(t, err)

@@ -151,6 +151,23 @@ func (s *Store) Head() Pos {
 	return p
 }
 
+// HeadAt returns the head and a wall stamp such that every local change
+// stamped at or below it is in that head: a peer that has confirmed the
+// head holds every change this server made up to that stamp (local stamps
+// are never below the wall clock at the change). Marks are built on it.
+func (s *Store) HeadAt() (Pos, uint32) {
+	t := s.clock.Wall()
+	for _, sh := range s.shards {
+		if v := sh.inflight.Load(); v != 0 {
+			t = min(t, v)
+		}
+	}
+	if t > 0 {
+		t-- // stamps are whole seconds: stay clear of the one being read
+	}
+	return s.Head(), t
+}
+
 // LogFloor returns, per shard, the last sequence trimmed from the log:
 // positions below it cannot be read any more.
 func (s *Store) LogFloor() Pos {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -70,7 +71,7 @@ type shard struct {
 	// fails): a lookup tries hot, then hotOld; when hot is full it becomes
 	// hotOld and the oldest generation is dropped.
 	hot, hotOld map[string]hotEntry
-	pb     *pebble.Batch
+	pb          *pebble.Batch
 	// scratch, guarded by mu
 	order []int32
 	slot  []int32
@@ -82,6 +83,11 @@ type shard struct {
 	dirty []string
 
 	tail tail // recent change-log records, for peers near the head
+
+	// inflight is the wall stamp (or just below) of the apply round in
+	// progress, 0 when none: HeadAt must not claim that changes stamped
+	// from it on are in the head it reads.
+	inflight atomic.Uint32
 }
 
 // maxCachedBooks bounds the book-count cache of one shard.
@@ -279,6 +285,8 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 	sh.dirty = sh.dirty[:0]
 	st := sh.st
 	pb := sh.pb
+	sh.inflight.Store(max(1, s.clock.Wall())) // before the round's wall is read: never above it
+	defer sh.inflight.Store(0)
 	wall := s.clock.Wall()
 	first := st.head + 1
 	sh.rec = append(sh.rec[:0], 0, 0, 0, 0) // the record's change count, set below

@@ -7,42 +7,33 @@ import (
 // antiEntropyLoop publishes this server's digest and health through
 // membership and pulls from a peer whose digest has differed for
 // AntiEntropyRounds comparisons while neither digest moved (no changes in
-// flight). A pull that does not end the difference backs off, doubling,
-// up to 64 intervals.
+// flight). Digests are compared only at equal cutoffs (the same expiry
+// point), so tombstones expiring never look like a difference. A pull
+// that does not end the difference backs off, doubling, up to 64
+// intervals.
 func (m *Manager) antiEntropyLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.AntiEntropyInterval)
 	defer t.Stop()
+	var last uint64
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
-			m.antiEntropyRound()
-		case <-m.healthChanged:
+			last = m.antiEntropyRound(last)
+		case <-m.healthCh:
 			m.publishMeta(m.cfg.AntiEntropyInterval)
 		}
 	}
 }
 
-// publishMeta publishes the current digest and health in node meta and
-// returns the digest, waiting up to wait for the gossip to go out.
-// Publishes are serialized and read both values inside the lock, so the
-// last one published is never older than an earlier one.
-func (m *Manager) publishMeta(wait time.Duration) uint64 {
-	m.metaMu.Lock()
-	defer m.metaMu.Unlock()
-	digest := m.st.Digest()
-	if err := m.cl.SetMeta(digest, uint8(m.Health()), wait); err != nil {
-		m.log.Debug("publishing node meta failed", "error", err)
+func (m *Manager) antiEntropyRound(last uint64) uint64 {
+	mine := m.publishMeta(m.cfg.AntiEntropyInterval)
+	mineStable := mine.Digest == last
+	if !m.serving.Load() || mine.Cutoff == 0 {
+		return mine.Digest // syncing, or our digest is not comparable now
 	}
-	return digest
-}
-
-func (m *Manager) antiEntropyRound() {
-	digest := m.publishMeta(m.cfg.AntiEntropyInterval)
-	mineStable := digest == m.lastDigest
-	m.lastDigest = digest
 	now := time.Now()
 	for _, mem := range m.cl.Members() {
 		if mem.Name == m.cfg.Name || !mem.Alive() {
@@ -58,7 +49,9 @@ func (m *Manager) antiEntropyRound() {
 		theirsStable := theirs == p.lastDigest
 		p.lastDigest = theirs
 		switch {
-		case theirs == digest:
+		case mem.Meta.Cutoff != mine.Cutoff:
+			p.diffRounds = 0 // not comparable: another cutoff (or none published)
+		case theirs == mine.Digest:
 			p.diffRounds, p.aeBackoff = 0, 0
 		case !mineStable || !theirsStable:
 			p.diffRounds = 0
@@ -73,10 +66,12 @@ func (m *Manager) antiEntropyRound() {
 			p.aeWaitUntil = now.Add(time.Duration(p.aeBackoff) * m.cfg.AntiEntropyInterval)
 		}
 		m.mu.Unlock()
-		if pull != nil && pull.startPull("anti-entropy") {
+		if pull != nil {
 			m.stats.AntiEntropyPulls.Add(1)
 			m.log.Info("state digest differs from peer's and is not changing: pulling", "peer", mem.Name,
-				"mine", digest, "theirs", theirs)
+				"mine", mine.Digest, "theirs", theirs, "cutoff", mine.Cutoff)
+			pull.requestPull(pullFull, "anti-entropy") // its outcome is logged by the owner
 		}
 	}
+	return mine.Digest
 }

@@ -3,6 +3,8 @@ package sync
 import (
 	"context"
 	"time"
+
+	"github.com/contactstore/contactstore/store"
 )
 
 // A client's ListAll is acknowledged only after its changes are on the
@@ -10,146 +12,103 @@ import (
 // a contact elsewhere must find the create there, or its delete could be
 // stamped below it.
 //
-// Every HeartBeat we send carries Clock 0 and is answered by exactly one
-// UpdateClock after everything sent before it, so a HeartBeat queued on a
-// feed is a barrier for what was queued there earlier. That covers a feed
-// that was attached when the changes were flushed. A feed attached later
-// (the peer reconnected or restarted) was never pushed them; it has them
-// once a transfer that started walking the store after their flush has
-// been sent, and a HeartBeat queued after that transfer started is the
-// barrier. Flushes are numbered (Manager.pubSeq) so both cases can be told
-// apart without locks on the push path.
+// A commit reports the change-log position of its changes; a peer holds
+// them once its feed has confirmed that position (the answer to a
+// HeartBeat sent after them). A feed that began above the position (a
+// data dir this server had never fed: a new or restarted member) is not
+// waited on for it: every change below its start was confirmed by every
+// other live peer, and such a member takes a full transfer from one of
+// them before it serves.
 
-// Barrier waits until every live peer holds the changes this stream
-// flushed since its last Barrier, or until timeout. A peer whose feed
-// dropped less than FeedGrace ago is waited for to come back. It reports
-// whether every such peer confirmed; a server with no peers confirms at
-// once.
-func (s *Stream) Barrier(timeout time.Duration) bool {
-	if s.firstPub == 0 {
+// Barrier waits until every live peer holds the changes up to pos, or ctx
+// ends. A peer whose feed dropped less than FeedGrace ago is waited for to
+// come back. It reports whether every such peer confirmed; a server with
+// no peers confirms at once.
+func (m *Manager) Barrier(ctx context.Context, pos store.Pos) bool {
+	if pos == (store.Pos{}) {
 		return true
 	}
-	first, last := s.firstPub, s.lastPub
-	s.firstPub, s.lastPub = 0, 0
-	ok := s.m.barrier(first, last, time.Now().Add(timeout))
-	if !ok {
-		s.m.stats.BarrierTimeouts.Add(1)
-	}
-	return ok
-}
-
-type barrierTarget struct {
-	peer string
-	c    *peerConn // nil: the peer has no feed right now
-	mark uint64    // the HeartBeat whose answer confirms; 0: not queued yet
-}
-
-func (m *Manager) barrier(first, last uint64, deadline time.Time) bool {
+	var names []string
 	now := time.Now()
-	var targets []barrierTarget
 	m.mu.Lock()
 	for name, p := range m.peers {
 		if p.in != nil || now.Sub(p.feedGoneAt) < m.cfg.FeedGrace {
-			targets = append(targets, barrierTarget{peer: name, c: p.in})
+			names = append(names, name)
 		}
 	}
 	m.mu.Unlock()
-	// Queue on every feed that already had the changes pushed first, so
-	// the peers answer in parallel.
-	for i := range targets {
-		if t := &targets[i]; t.c != nil && t.c.attachPub.Load() < first {
-			t.mark = t.c.queueHeartBeat(nil)
-		}
-	}
 	all := true
-	for i := range targets {
-		if !m.waitTarget(&targets[i], first, last, deadline) {
+	for _, name := range names {
+		if !m.waitConfirmed(ctx, name, pos) {
 			all = false
 		}
+	}
+	if !all {
+		m.stats.BarrierTimeouts.Add(1)
 	}
 	return all
 }
 
-// barrierPoll is how often a barrier looks again for a feed that is not
-// (yet) able to confirm: rare, and bounded by the deadline.
-const barrierPoll = 2 * time.Millisecond
-
-// waitTarget waits until t's peer confirms the changes flushed from first
-// to last.
-func (m *Manager) waitTarget(t *barrierTarget, first, last uint64, deadline time.Time) bool {
-	ctx, cancel := context.WithDeadline(m.ctx, deadline)
-	defer cancel()
+// waitConfirmed waits until peer's feed confirms pos (or began above it),
+// following the feed across reconnections, until the peer is gone, its
+// feed has been gone longer than FeedGrace, or ctx ends.
+func (m *Manager) waitConfirmed(ctx context.Context, peer string, pos store.Pos) bool {
 	for {
-		if ctx.Err() != nil {
-			return false
+		m.mu.Lock()
+		p := m.peers[peer]
+		peersCh := m.peersCh
+		var c *peerConn
+		var goneAt time.Time
+		if p != nil {
+			c, goneAt = p.in, p.feedGoneAt
 		}
-		if t.c == nil || isClosed(t.c) {
-			t.c, t.mark = m.feedOf(t.peer), 0
-			if t.c != nil && isClosed(t.c) {
-				t.c = nil // closed but not yet detached: wait for its successor
-			}
-			if t.c == nil {
-				if !m.peerKnown(t.peer) {
-					return true // no longer a member: nothing to wait for
-				}
-				if !sleepUntil(barrierPoll, ctx.Done()) {
-					return false
-				}
-				continue
-			}
+		m.mu.Unlock()
+		if p == nil {
+			return true // no longer a member: nothing to wait for
 		}
-		if t.mark == 0 {
-			if t.c.attachPub.Load() >= first && t.c.walkPub.Load() < last { // a new feed: wait for its transfer
-				if !sleepUntil(barrierPoll, ctx.Done()) {
-					return false
-				}
-				continue
+		if c == nil {
+			if time.Since(goneAt) >= m.cfg.FeedGrace {
+				return false
 			}
-			t.mark = t.c.queueHeartBeat(nil)
+			t := time.NewTimer(m.cfg.FeedGrace - time.Since(goneAt))
+			select {
+			case <-peersCh:
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			}
+			t.Stop()
+			continue
 		}
-		if t.c.waitAnswered(t.mark, ctx.Done()) {
+		c.pubMu.Lock()
+		done := geq(c.confirmed, pos) || covers(c.start, pos)
+		ch := c.confirmedCh
+		if !done {
+			c.want = maxPos(c.want, pos)
+		}
+		c.pubMu.Unlock()
+		if done {
 			return true
 		}
-		if !isClosed(t.c) {
-			return false // the deadline passed
+		c.signal()
+		select {
+		case <-ch:
+		case <-c.closed:
+		case <-peersCh:
+		case <-ctx.Done():
+			return false
 		}
-		// The feed closed while we waited: look for its successor.
 	}
 }
 
-func (m *Manager) feedOf(peer string) *peerConn {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.peers[peer]; p != nil {
-		return p.in
+// covers reports whether a feed that began at start began above every
+// position of pos that matters (the shards pos names).
+func covers(start, pos store.Pos) bool {
+	for i := range pos {
+		if pos[i] != 0 && start[i] < pos[i] {
+			return false
+		}
 	}
-	return nil
-}
-
-func (m *Manager) peerKnown(peer string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.peers[peer]
-	return ok
-}
-
-func isClosed(c *peerConn) bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
-
-// sleepUntil sleeps d, or less if done closes first (then it reports false).
-func sleepUntil(d time.Duration, done <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-done:
-		return false
-	}
+	return true
 }

@@ -24,14 +24,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// RedialBackoffMax caps the wait between dials to an unreachable peer.
 	RedialBackoffMax time.Duration
-	// QueueBytes bounds each peer's outbound queue; a peer that falls this
-	// far behind is disconnected (and resyncs by AskForUpdate).
-	QueueBytes int
-	// MaxTransfers is how many AskForUpdate transfers are served at once;
-	// more wait, so a mass restart does not starve clients.
+	// MaxTransfers is how many snapshots are streamed at once; more wait
+	// (their connections keep their heartbeats and their feeds meanwhile).
 	MaxTransfers int
 	// MaxBatch is how many incoming changes are staged per commit.
 	MaxBatch int
+	// FeedChunk is how many log changes a feed reads per step.
+	FeedChunk int
 	// ReconcileInterval is how often the member list is re-read.
 	ReconcileInterval time.Duration
 	// AntiEntropyInterval is how often digests are published and compared.
@@ -39,15 +38,29 @@ type Config struct {
 	// AntiEntropyRounds is how many consecutive comparisons a digest must
 	// differ, with neither side changing, before this server pulls.
 	AntiEntropyRounds int
-	// InitialSyncTimeout is the longest a server reports "syncing" while
-	// waiting for peers it cannot reach.
-	InitialSyncTimeout time.Duration
-	// FeedGrace is how long after a live member's feed (the connection it
-	// dialed to us) dropped a client acknowledgement still waits for the
-	// member to reconnect and catch up, within the acknowledgement's own
-	// timeout. Longer than a redial, shorter than failure detection: a
-	// member that is really gone slows acknowledgements for this long.
+	// SyncTimeout bounds the initial sync: a server that cannot reach any
+	// peer (or no fresher one, when its data is stale) within it serves
+	// its own data and says so.
+	SyncTimeout time.Duration
+	// FeedGrace is how long after a live member's feed dropped a client
+	// acknowledgement still waits for the member to reconnect and confirm,
+	// within the acknowledgement's own timeout.
 	FeedGrace time.Duration
+	// CursorSaveInterval is how often a feed saves its confirmed position
+	// in the store (a confirmation waited for by a client is saved at
+	// once).
+	CursorSaveInterval time.Duration
+	// CursorTTL is how long the log is kept for a member that is gone (dead
+	// or left): after it, the member's position is forgotten and it gets a
+	// snapshot if it ever comes back.
+	CursorTTL time.Duration
+	// MaxClockAhead is the clock bound (the store's): a peer whose clock or
+	// stamps are beyond it is reported, and a server whose own wall clock
+	// is further than it from most serving peers reports not-ready.
+	MaxClockAhead time.Duration
+	// Now is the wall clock (the store's and membership's): marks, clock
+	// offsets and the clock checks read it.
+	Now func() time.Time
 	// LocalIP, if set, is the source address of dialed peer connections, so
 	// that peers can match it against this node's member address.
 	LocalIP net.IP
@@ -71,14 +84,18 @@ func DefaultConfig(name string) Config {
 		DialTimeout:         3 * time.Second,
 		WriteTimeout:        10 * time.Second,
 		RedialBackoffMax:    2 * time.Second,
-		QueueBytes:          64 << 20,
 		MaxTransfers:        2,
 		MaxBatch:            4096,
+		FeedChunk:           4096,
 		ReconcileInterval:   250 * time.Millisecond,
 		AntiEntropyInterval: 2 * time.Second,
 		AntiEntropyRounds:   2,
-		InitialSyncTimeout:  30 * time.Second,
+		SyncTimeout:         30 * time.Second,
 		FeedGrace:           3 * time.Second,
+		CursorSaveInterval:  time.Second,
+		CursorTTL:           time.Hour,
+		MaxClockAhead:       time.Minute,
+		Now:                 time.Now,
 	}
 }
 
@@ -91,12 +108,16 @@ func (c Config) Validate() error {
 		return errors.New("sync: intervals and timeouts must be positive")
 	case c.FeedGrace < 0:
 		return errors.New("sync: feed grace must not be negative")
-	case c.QueueBytes < 64<<10:
-		return errors.New("sync: queue bytes must be at least 64 KiB")
-	case c.MaxTransfers <= 0 || c.MaxBatch <= 0 || c.AntiEntropyRounds <= 0:
-		return errors.New("sync: max transfers, max batch and anti-entropy rounds must be positive")
-	case c.ReconcileInterval <= 0 || c.AntiEntropyInterval <= 0 || c.InitialSyncTimeout <= 0:
-		return errors.New("sync: reconcile, anti-entropy and initial sync intervals must be positive")
+	case c.MaxTransfers <= 0 || c.MaxBatch <= 0 || c.FeedChunk <= 0 || c.AntiEntropyRounds <= 0:
+		return errors.New("sync: max transfers, max batch, feed chunk and anti-entropy rounds must be positive")
+	case c.ReconcileInterval <= 0 || c.AntiEntropyInterval <= 0 || c.SyncTimeout <= 0:
+		return errors.New("sync: reconcile, anti-entropy and sync timeouts must be positive")
+	case c.CursorSaveInterval <= 0 || c.CursorTTL <= 0:
+		return errors.New("sync: cursor save interval and TTL must be positive")
+	case c.MaxClockAhead < time.Second:
+		return errors.New("sync: max clock ahead must be at least 1s")
+	case c.Now == nil:
+		return errors.New("sync: Now is nil")
 	}
 	return nil
 }

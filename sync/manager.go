@@ -28,27 +28,30 @@ type Cluster interface {
 	Members() []membership.Member
 	Lookup(name string) (membership.Member, bool)
 	Joined() bool
-	SetMeta(digest uint64, health uint8, timeout time.Duration) error
+	Publish(p membership.Published, timeout time.Duration) error
 	Events() <-chan membership.Event
+	ClockOffsets() map[string]membership.ClockOffset
 }
 
+// peer is what the manager knows of one member; guarded by Manager.mu.
 type peer struct {
 	name       string
 	bootID     uint64
 	cancel     context.CancelFunc // stops the dial loop
-	out        *peerConn
-	in         *peerConn
-	pulledOnce bool
-	// feedGoneAt is when the peer last had no feed (creation, or its feed
-	// closed): a Barrier waits for a feed gone less than FeedGrace ago.
-	feedGoneAt time.Time
+	out        *peerConn          // we dialed: its feed to us
+	in         *peerConn          // it dialed: our feed to it
+	feedGoneAt time.Time          // when it last had no feed (a barrier waits FeedGrace for it)
 
 	// anti-entropy
-	diffRounds   int
-	lastDigest   uint64
-	aeBackoff    int
-	aeWaitUntil  time.Time
-	lastPullDone time.Time
+	diffRounds  int
+	lastDigest  uint64
+	aeBackoff   int
+	aeWaitUntil time.Time
+
+	// clock reports
+	aheadBy       uint32
+	aheadAt       time.Time
+	aheadLoggedAt time.Time
 }
 
 // Manager replicates the store to and from every live member.
@@ -59,34 +62,35 @@ type Manager struct {
 	cl    Cluster
 	stats Stats
 
-	transfers chan struct{} // semaphore of transfers being served
+	transfers chan struct{} // semaphore of snapshots being streamed
 
-	mu    gosync.Mutex
-	peers map[string]*peer
-	feeds atomic.Pointer[[]*peerConn]
-	// pubSeq numbers Stream flushes; a feed records it when it attaches
-	// and when a transfer on it starts walking the store (barrier.go).
-	pubSeq atomic.Uint64
+	mu      gosync.Mutex
+	peers   map[string]*peer
+	peersCh chan struct{} // closed and replaced whenever a connection attaches or detaches
 
 	changesMu gosync.Mutex
 	changes   map[string]*atomic.Uint64 // changes received from each peer, ever
 
 	metaMu gosync.Mutex // serializes node meta publishes
 
-	leaving atomic.Bool
-	ready   atomic.Bool
-	started time.Time
-	// initialPulls counts connect-pulls in flight while the server is not
-	// yet ready: they run one at a time, so that after the first one a
-	// peer already holding the same state (same published digest) can be
-	// skipped instead of sending another full copy.
-	initialPulls atomic.Int32
-	// healthChanged wakes the anti-entropy loop to publish node meta at
-	// once when readiness or leaving changes.
-	healthChanged chan struct{}
+	leaving       atomic.Bool
+	serving       atomic.Bool // the initial sync (or a refill) is done
+	readyMu       gosync.Mutex
+	readyCh       chan struct{} // closed and replaced whenever serving changes
+	alone         atomic.Bool   // the last sync found no peer to sync with
+	syncNote      atomic.Pointer[string]
+	clockTrouble  atomic.Pointer[string]
+	clockLoggedAt atomic.Int64
+	// staleCleared: this member was stale and no serving peer fresher than
+	// it could be found within SyncTimeout, so it keeps its data as
+	// current (a whole cluster restarted): its mark may advance again.
+	staleCleared atomic.Bool
+	markMu       gosync.Mutex
+	healthCh     chan struct{}
 
-	lastDigest uint64 // anti-entropy loop only
+	cursorSeen map[string]time.Time // reconcile loop only: when a saved cursor's peer was last alive
 
+	started      time.Time
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           gosync.WaitGroup
@@ -103,19 +107,26 @@ func New(cfg Config, st *store.Store, cl Cluster) (*Manager, error) {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{}, changes: map[string]*atomic.Uint64{},
-		transfers: make(chan struct{}, cfg.MaxTransfers), ctx: ctx, cancel: cancel,
-		healthChanged: make(chan struct{}, 1)}, nil
+	m := &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{}, peersCh: make(chan struct{}),
+		changes: map[string]*atomic.Uint64{}, transfers: make(chan struct{}, cfg.MaxTransfers),
+		readyCh: make(chan struct{}), healthCh: make(chan struct{}, 1), cursorSeen: map[string]time.Time{},
+		ctx: ctx, cancel: cancel}
+	return m, nil
 }
 
 // Stats returns the replication counters.
 func (m *Manager) Stats() *Stats { return &m.stats }
 
-// Start runs the reconcile and anti-entropy loops.
+// Start runs the reconcile, sync and anti-entropy loops.
 func (m *Manager) Start() {
 	m.started = time.Now()
-	m.wg.Add(2)
+	now := time.Now()
+	for name := range m.st.Cursors() {
+		m.cursorSeen[name] = now
+	}
+	m.wg.Add(3)
 	go m.reconcileLoop()
+	go m.syncLoop()
 	go m.antiEntropyLoop()
 }
 
@@ -124,19 +135,74 @@ func (m *Manager) Health() wire.Health {
 	switch {
 	case m.leaving.Load():
 		return wire.HealthLeaving
-	case !m.ready.Load():
+	case !m.serving.Load():
 		return wire.HealthSyncing
 	}
 	return wire.HealthServing
 }
 
-// Synced reports whether the initial transfers have completed (whether or
-// not the server is leaving).
-func (m *Manager) Synced() bool { return m.ready.Load() }
+// Synced reports whether the server holds its peers' state (its initial
+// sync, or a refill, is done), whether or not it is leaving.
+func (m *Manager) Synced() bool { return m.serving.Load() }
 
-// Ready reports whether the initial transfers from the peers known at join
-// time have completed (and the server is not leaving).
-func (m *Manager) Ready() bool { return m.ready.Load() && !m.leaving.Load() }
+// Ready reports whether the server serves with a complete sync, is not
+// leaving, and its wall clock agrees with its peers'.
+func (m *Manager) Ready() bool {
+	return m.serving.Load() && !m.leaving.Load() && m.clockTrouble.Load() == nil
+}
+
+// NotReadyReason says why Ready is false ("" when it is true).
+func (m *Manager) NotReadyReason() string {
+	switch {
+	case m.leaving.Load():
+		return "leaving"
+	case !m.serving.Load():
+		return "syncing"
+	}
+	if p := m.clockTrouble.Load(); p != nil {
+		return "clock: " + *p
+	}
+	return ""
+}
+
+// WaitSynced waits until the server holds its peers' state, or ctx ends
+// (false). Client frames wait on it: a server must not stamp changes
+// against a state it has not pulled yet.
+func (m *Manager) WaitSynced(ctx context.Context) bool {
+	for {
+		m.readyMu.Lock()
+		ch := m.readyCh
+		m.readyMu.Unlock()
+		if m.serving.Load() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		case <-m.ctx.Done():
+			return false
+		}
+	}
+}
+
+func (m *Manager) setServing(on bool) {
+	if m.serving.Swap(on) == on {
+		return
+	}
+	m.readyMu.Lock()
+	close(m.readyCh)
+	m.readyCh = make(chan struct{})
+	m.readyMu.Unlock()
+	m.noteHealthChanged()
+}
+
+func (m *Manager) noteHealthChanged() {
+	select {
+	case m.healthCh <- struct{}{}:
+	default:
+	}
+}
 
 func (m *Manager) reconcileLoop() {
 	defer m.wg.Done()
@@ -147,7 +213,13 @@ func (m *Manager) reconcileLoop() {
 		case <-m.ctx.Done():
 			return
 		case ev := <-m.cl.Events():
-			m.log.Info("membership change", "event", ev.Kind.String(), "member", ev.Member.Name,
+			// Digest and health republishes come every few seconds from
+			// every member: debug, not info.
+			lvl := hclog.Info
+			if ev.Kind == membership.EventUpdate {
+				lvl = hclog.Debug
+			}
+			m.log.Log(lvl, "membership change", "event", ev.Kind.String(), "member", ev.Member.Name,
 				"state", ev.Member.State, "gossip", ev.Member.GossipAddr, "contact", ev.Member.ContactAddr())
 			m.reconcile()
 		case <-t.C:
@@ -156,7 +228,8 @@ func (m *Manager) reconcileLoop() {
 	}
 }
 
-// reconcile makes the peer set match the live members.
+// reconcile makes the peer set match the live members, and forgets the
+// log positions of members gone for longer than CursorTTL.
 func (m *Manager) reconcile() {
 	alive := map[string]membership.Member{}
 	for _, mem := range m.cl.Members() {
@@ -170,7 +243,9 @@ func (m *Manager) reconcile() {
 		p := m.peerLocked(name)
 		if p.bootID != 0 && mem.Meta.BootID != 0 && p.bootID != mem.Meta.BootID {
 			m.log.Info("member restarted", "member", name)
-			toClose = append(toClose, p.out, p.in) // connections to the old process
+			// Connections to the old process; one made by the new process
+			// before its new boot id was seen is redialed at once.
+			toClose = append(toClose, p.out, p.in)
 		}
 		if mem.Meta.BootID != 0 {
 			p.bootID = mem.Meta.BootID
@@ -184,27 +259,30 @@ func (m *Manager) reconcile() {
 			m.log.Info("member gone: dropping its peer connections", "member", name)
 		}
 	}
-	ready := !m.ready.Load() && m.cl.Joined()
-	if ready {
-		for _, p := range m.peers {
-			ready = ready && p.pulledOnce
-		}
-	}
 	m.mu.Unlock()
 	for _, c := range toClose {
 		if c != nil {
 			c.close()
 		}
 	}
-	switch {
-	case ready:
-		m.ready.Store(true)
-		m.noteHealthChanged()
-		m.log.Info("initial sync complete: serving", "peers", len(alive), "took", time.Since(m.started).Round(time.Millisecond))
-	case !m.ready.Load() && time.Since(m.started) > m.cfg.InitialSyncTimeout:
-		m.ready.Store(true)
-		m.noteHealthChanged()
-		m.log.Warn("initial sync timed out: serving without every peer's state", "timeout", m.cfg.InitialSyncTimeout)
+	now := time.Now()
+	for name := range m.st.Cursors() {
+		if _, ok := alive[name]; ok {
+			m.cursorSeen[name] = now
+			continue
+		}
+		seen, ok := m.cursorSeen[name]
+		if !ok {
+			m.cursorSeen[name] = now
+			continue
+		}
+		if now.Sub(seen) > m.cfg.CursorTTL {
+			if err := m.st.DropCursor(name); err == nil {
+				delete(m.cursorSeen, name)
+				m.log.Info("member gone for long: no longer keeping the change log for it", "member", name,
+					"gone_for", now.Sub(seen).Round(time.Second))
+			}
+		}
 	}
 }
 
@@ -234,7 +312,6 @@ func (m *Manager) dialLoop(ctx context.Context, name string) {
 		if err == nil {
 			if m.attach(c) {
 				m.log.Info("peer connection made", "peer", name, "dir", "outbound", "addr", mem.ContactAddr())
-				m.connectPull(ctx, c)
 				_ = c.run()
 				m.detach(c)
 				if time.Since(c.since) > 10*time.Second {
@@ -264,13 +341,13 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 	if m.cfg.Dialer != nil {
 		conn, err = m.cfg.Dialer(ctx, addr)
 	} else {
-		d := net.Dialer{}
+		d := net.Dialer{KeepAlive: 30 * time.Second}
 		if m.cfg.LocalIP != nil {
 			d.LocalAddr = &net.TCPAddr{IP: m.cfg.LocalIP}
 		}
 		conn, err = d.DialContext(ctx, "tcp", addr)
 		if err != nil && d.LocalAddr != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
-			conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			conn, err = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", addr)
 		}
 	}
 	if err != nil {
@@ -293,8 +370,8 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 		_ = conn.Close()
 		return nil, err
 	}
-	sr := &silenceReader{r: conn, conn: conn}     // no silence limit during the hello: the dial deadline holds
-	br := bufio.NewReaderSize(sr, peerReadBuffer) // the pulled state and the peer's pushes arrive here
+	sr := &silenceReader{r: conn, conn: conn} // no silence limit during the hello: the dial deadline holds
+	br := bufio.NewReaderSize(sr, peerReadBuffer)
 	reply, err := wire.NewDecoder(br).HelloReply()
 	if err != nil {
 		_ = conn.Close()
@@ -306,7 +383,7 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 	}
 	_ = conn.SetDeadline(time.Time{})
 	sr.silence = m.silence()
-	return newPeerConn(m, mem.Name, outbound, conn, br), nil
+	return newPeerConn(m, mem.Name, mem.Meta.StoreID, outbound, conn, br), nil
 }
 
 // ServePeer takes over a connection whose hello said role Server. It is
@@ -315,7 +392,7 @@ func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader
 	remote := conn.RemoteAddr()
 	refuse := func(why string) {
 		m.stats.PeersRefused.Add(1)
-		m.stats.addViolation("peer_not_member")
+		m.stats.Violations.Add("peer_not_member")
 		m.log.Warn("refusing role-Server connection", "peer", name, "remote", remote.String(), "reason", why)
 	}
 	if m.leaving.Load() || m.ctx.Err() != nil {
@@ -343,12 +420,16 @@ func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader
 	if _, err := conn.Write(reply); err != nil {
 		return
 	}
-	c := newPeerConn(m, name, inbound, conn,
+	c := newPeerConn(m, name, mem.Meta.StoreID, inbound, conn,
 		bufio.NewReaderSize(&silenceReader{r: br, conn: conn, silence: m.silence()}, peerReadBuffer))
 	if !m.attach(c) {
 		return
 	}
-	m.log.Info("peer connection made", "peer", name, "dir", "inbound", "remote", remote.String())
+	c.pubMu.Lock()
+	start, snap := c.start, c.snapNeeded
+	c.pubMu.Unlock()
+	m.log.Info("peer connection made", "peer", name, "dir", "inbound", "remote", remote.String(),
+		"feed_from", start, "snapshot_first", snap)
 	stop := context.AfterFunc(ctx, c.close) // server shutdown ends it too
 	defer stop()
 	_ = c.run()
@@ -378,7 +459,8 @@ func addrMatches(mem membership.Member, remote net.Addr) bool {
 }
 
 // attach registers c with its peer; an older connection in the same
-// direction is closed. It returns false when the manager is stopping.
+// direction is closed. A feed (inbound) gets its starting position. It
+// returns false when the manager is stopping.
 func (m *Manager) attach(c *peerConn) bool {
 	m.mu.Lock()
 	if m.ctx.Err() != nil {
@@ -389,18 +471,59 @@ func (m *Manager) attach(c *peerConn) bool {
 	var old *peerConn
 	if c.dir == inbound {
 		old, p.in = p.in, c
+		m.startFeedLocked(c)
 	} else {
 		old, p.out = p.out, c
 	}
-	m.updateFeedsLocked()
-	if c.dir == inbound {
-		c.attachPub.Store(m.pubSeq.Load()) // after the feeds store: see Stream.Flush
-	}
+	close(m.peersCh)
+	m.peersCh = make(chan struct{})
 	m.mu.Unlock()
 	if old != nil {
 		old.close()
 	}
 	return true
+}
+
+// startFeedLocked sets where the feed c begins. A peer whose data dir
+// confirmed a position before resumes there (a network blip, a restart of
+// either side); one behind the trimmed part of the log gets a snapshot
+// first. A data dir never seen before begins at the lowest position every
+// other live peer has confirmed: every change below it is on those peers,
+// and a new or restarted member takes a full transfer from one of them
+// before it serves. The position is saved at once, so the log is kept
+// from there. The caller holds m.mu.
+func (m *Manager) startFeedLocked(c *peerConn) {
+	st := m.st
+	var start store.Pos
+	snap := false
+	if cur, ok := st.Cursors()[c.peer]; ok && cur.StoreID == c.storeID {
+		start = cur.Pos
+		if !geq(start, st.LogFloor()) {
+			start, snap = maxPos(start, st.LogFloor()), true
+		}
+	} else {
+		start = st.Head()
+		for name, q := range m.peers {
+			if name == c.peer || q.in == nil {
+				continue
+			}
+			q.in.pubMu.Lock()
+			start = minPos(start, q.in.confirmed)
+			q.in.pubMu.Unlock()
+		}
+		if err := st.SaveCursor(c.peer, store.Cursor{StoreID: c.storeID, Pos: start}); err != nil {
+			m.log.Warn("saving a new peer's log position failed", "peer", c.peer, "error", err)
+		}
+	}
+	c.pubMu.Lock()
+	c.start, c.cursor, c.confirmed, c.snapNeeded = start, start, start, snap
+	c.pubMu.Unlock()
+}
+
+func (c *peerConn) needSnapshot() bool {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	return c.snapNeeded
 }
 
 func (m *Manager) detach(c *peerConn) {
@@ -410,99 +533,20 @@ func (m *Manager) detach(c *peerConn) {
 	if p == nil {
 		return
 	}
+	changed := false
 	if p.in == c {
 		p.in = nil
 		p.feedGoneAt = time.Now()
-		m.updateFeedsLocked()
+		changed = true
 	}
 	if p.out == c {
 		p.out = nil
+		changed = true
 	}
-}
-
-func (m *Manager) updateFeedsLocked() {
-	feeds := make([]*peerConn, 0, len(m.peers))
-	for _, p := range m.peers {
-		if p.in != nil {
-			feeds = append(feeds, p.in)
-		}
+	if changed {
+		close(m.peersCh)
+		m.peersCh = make(chan struct{})
 	}
-	m.feeds.Store(&feeds)
-}
-
-// Stream collects one client connection's local changes, encoded, and
-// pushes them to every peer feed in one block per Flush. The merge is
-// order-independent, so pushing by block rather than by change is safe.
-// A Stream is not safe for concurrent use.
-type Stream struct {
-	m   *Manager
-	buf []byte
-	n   uint64
-	// firstPub and lastPub number the first and last flush since the last
-	// Barrier (0: none); Barrier waits for exactly those.
-	firstPub, lastPub uint64
-}
-
-// streamFlushAt bounds how much a Stream holds before it pushes by itself.
-const streamFlushAt = 64 << 10
-
-// NewStream returns a Stream for one client connection.
-func (m *Manager) NewStream() *Stream { return &Stream{m: m} }
-
-// Publish adds a local change. It never blocks.
-func (s *Stream) Publish(ch store.Change) {
-	var err error
-	b := s.buf
-	if ch.Deleted {
-		b, err = wire.AppendServerDelete(b, ch.Stamp, ch.User, ch.Contact)
-	} else {
-		b, err = wire.AppendServerUpdate(b, ch.Stamp, ch.User, ch.Contact, ch.Phone)
-	}
-	if err != nil {
-		return
-	}
-	s.buf = b
-	s.n++
-	if len(s.buf) >= streamFlushAt {
-		s.Flush()
-	}
-}
-
-// Flush pushes what was published to every connected peer feed. A peer
-// whose queue is full is disconnected instead (it resyncs by AskForUpdate).
-func (s *Stream) Flush() {
-	if len(s.buf) == 0 {
-		return
-	}
-	// Number the flush before reading the feeds: a feed missing from this
-	// load was stored after it, so its attachPub is >= n (see barrier.go).
-	n := s.m.pubSeq.Add(1)
-	if s.firstPub == 0 {
-		s.firstPub = n
-	}
-	s.lastPub = n
-	if feeds := s.m.feeds.Load(); feeds != nil {
-		for _, c := range *feeds {
-			c.send(s.buf)
-		}
-	}
-	s.m.stats.FramesOut.Add(s.n)
-	s.buf, s.n = s.buf[:0], 0
-}
-
-// pullDone records a completed AskForUpdate transfer from c's peer.
-func (m *Manager) pullDone(c *peerConn) {
-	c.pullMu.Lock()
-	start, reason := c.pullStart, c.pullReason
-	c.pullMu.Unlock()
-	frames, bytes := c.pullFrames.Load(), c.pullBytes.Load()
-	m.stats.PullsDone.Add(1)
-	m.stats.PullEntriesRx.Add(uint64(frames))
-	m.stats.PullBytesRx.Add(uint64(bytes))
-	m.log.Info("pulled state from peer", "peer", c.peer, "reason", reason, "entries", frames, "bytes", bytes,
-		"seconds", time.Since(start).Seconds())
-	m.markPulled(c.peer)
-	m.releaseInitial(c)
 }
 
 // changesFrom returns the counter of changes received from peer.
@@ -517,78 +561,74 @@ func (m *Manager) changesFrom(peer string) *atomic.Uint64 {
 	return c
 }
 
-func (m *Manager) noteHealthChanged() {
-	select {
-	case m.healthChanged <- struct{}{}:
-	default:
+// conns returns every live connection.
+func (m *Manager) conns() []*peerConn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*peerConn
+	for _, p := range m.peers {
+		if p.out != nil {
+			out = append(out, p.out)
+		}
+		if p.in != nil {
+			out = append(out, p.in)
+		}
+	}
+	return out
+}
+
+// SetLeaving makes every heartbeat from now on say "leaving" and sends one
+// at once on every peer connection.
+func (m *Manager) SetLeaving() {
+	if m.leaving.Swap(true) {
+		return
+	}
+	m.noteHealthChanged()
+	for _, c := range m.conns() {
+		c.inMu.Lock()
+		c.hbNow = true
+		c.inMu.Unlock()
+		c.signal()
 	}
 }
 
-// connectPull starts the pull a new outbound connection owes. Until the
-// server is ready, such pulls run one at a time, each after publishing the
-// digest the previous ones left: a peer that already holds the same state
-// then answers with an empty transfer (peerHoldsOurState) instead of
-// another full copy. The wait runs in the background so the connection's
-// reader starts at once.
-func (m *Manager) connectPull(ctx context.Context, c *peerConn) {
-	if m.ready.Load() {
-		c.startPull("connect")
-		return
+// Drain waits until every live peer has confirmed this server's whole log,
+// or ctx ends, so that the last local changes reach the peers before a
+// graceful stop.
+func (m *Manager) Drain(ctx context.Context) {
+	head := m.st.Head()
+	if !m.Barrier(ctx, head) {
+		m.log.Warn("stopping before every peer confirmed this server's last changes; they get them when it is back",
+			"head", head)
 	}
-	go func() {
-		for !m.initialPulls.CompareAndSwap(0, 1) {
-			select {
-			case <-ctx.Done():
-				return
-			case <-c.closed:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			if m.ready.Load() {
-				c.startPull("connect")
-				return
+}
+
+// Shutdown says "leaving", drains (bounded by ctx), closes every peer
+// connection and waits for the manager's goroutines. Idempotent.
+func (m *Manager) Shutdown(ctx context.Context) {
+	m.SetLeaving()
+	m.Drain(ctx)
+	m.Abort()
+}
+
+// Abort closes every peer connection at once, without saying "leaving" or
+// draining (a crash, as peers see it), and waits for the manager's
+// goroutines. Idempotent.
+func (m *Manager) Abort() {
+	m.shutdownOnce.Do(func() {
+		m.mu.Lock()
+		m.cancel()
+		var conns []*peerConn
+		for _, p := range m.peers {
+			p.cancel()
+			conns = append(conns, p.out, p.in)
+		}
+		m.mu.Unlock()
+		for _, c := range conns {
+			if c != nil {
+				c.close()
 			}
 		}
-		m.pullWithTurn(c)
-	}()
-}
-
-// pullWithTurn starts c's initial pull once c holds the server's one
-// initial-pull turn; the turn goes back when the pull is done or the
-// connection ends, whichever comes first.
-func (m *Manager) pullWithTurn(c *peerConn) {
-	// Publish the digest the previous pulls left us with, so that a peer
-	// already holding the same state sends nothing (peerHoldsOurState). A
-	// peer that has not heard it yet sends everything: slower, never wrong.
-	m.publishMeta(preferPublishedWait)
-	c.holdsInitial.Store(true)
-	select {
-	case <-c.closed:
-		// The connection ended while we waited for the turn; run() may
-		// already have looked for a turn to give back and found none.
-		m.releaseInitial(c)
-		return
-	default:
-	}
-	c.startPull("connect")
-}
-
-// preferPublishedWait is how long an initial pull waits for its digest to
-// start spreading before it asks.
-const preferPublishedWait = 200 * time.Millisecond
-
-// releaseInitial ends c's turn among the initial pulls, if it had it.
-func (m *Manager) releaseInitial(c *peerConn) {
-	if c.holdsInitial.Swap(false) {
-		m.initialPulls.Store(0)
-	}
-}
-
-func (m *Manager) markPulled(peer string) {
-	m.mu.Lock()
-	if p := m.peers[peer]; p != nil {
-		p.pulledOnce = true
-		p.lastPullDone = time.Now()
-	}
-	m.mu.Unlock()
+		m.wg.Wait()
+	})
 }

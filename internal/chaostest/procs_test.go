@@ -197,7 +197,7 @@ func (c *cluster) dumpEntries(keys []string) {
 		}
 		for _, k := range keys {
 			user, contact, _ := strings.Cut(k, "/")
-			e, ok := st.Get([]byte(user), []byte(contact))
+			e, ok, _ := st.Get([]byte(user), []byte(contact))
 			c.t.Logf("%s %s: present=%v stamp=%d (%s) deleted=%v phone=%q clock=%d", s.name, k, ok, e.Stamp,
 				store.TimeOf(e.Stamp).Format("15:04:05"), e.Deleted, e.Phone, st.Clock())
 		}

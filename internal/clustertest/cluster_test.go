@@ -2,8 +2,11 @@ package clustertest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -178,19 +181,22 @@ func TestPeerSendingForbiddenFrameIsClosed(t *testing.T) {
 			break // closed (after whatever heartbeats were in flight)
 		}
 	}
-	require.Equal(t, uint64(1), h.Node(0).Node.Sync.Stats().Violations()["unknown_opcode"])
+	require.Equal(t, uint64(1), h.Node(0).Node.Sync.Stats().Violations.Snapshot()["unknown_opcode"])
 	put(t, h, 1, "ivy", "after", "1")
 	h.WaitConverged(10 * time.Second)
 	require.Equal(t, []string{"after=1"}, h.List(0, "ivy"))
 }
 
+// A feed that stops reading is dropped (write timeout, or replaced when
+// the real peer redials) without slowing clients; the real peer then
+// catches up from the change log, with no full transfer.
 func TestPeerThatStopsReadingIsDroppedWithoutSlowingClients(t *testing.T) {
 	h := New(t, 2, Options{BaseIP: 90, Tune: func(i int, c *node.Config) {
-		c.Sync.QueueBytes = 64 << 10
 		c.Sync.WriteTimeout = 500 * time.Millisecond
 	}})
 	h.WaitConverged(20 * time.Second)
-	_, _ = impersonate(t, h, 0, 1) // a feed that never reads
+	transfers := h.Node(0).Node.Sync.Stats().TransfersStarted.Load()
+	stuck, _ := impersonate(t, h, 0, 1) // a feed that never reads
 	c := h.Client(0, "jack")
 	start := time.Now()
 	for i := range 20000 {
@@ -199,27 +205,16 @@ func TestPeerThatStopsReadingIsDroppedWithoutSlowingClients(t *testing.T) {
 	_, err := c.List()
 	require.NoError(t, err)
 	t.Logf("20000 client updates took %v with a stuck peer feed", time.Since(start))
-	h.WaitFor(10*time.Second, "the stuck feed to be dropped", func() bool {
-		return h.Node(0).Node.Sync.Stats().QueueOverflows.Load() > 0
-	})
 	h.WaitConverged(20 * time.Second)
-	require.Len(t, h.List(1, "jack"), 20000, "the real peer resyncs")
-}
-
-func TestStaleNodeDiscardsItsDataAndRefills(t *testing.T) {
-	h := New(t, 2, Options{BaseIP: 110, Tune: func(i int, c *node.Config) {
-		c.Store.TombstoneGrace = 2 * time.Second
-	}})
-	h.WaitConverged(20 * time.Second)
-	put(t, h, 0, "kim", "keep", "1")
-	h.WaitConverged(10 * time.Second)
-	h.Kill(1)
-	put(t, h, 0, "kim", "new", "2")
-	time.Sleep(2500 * time.Millisecond) // away longer than the (test) grace period
-	h.Restart(1)
-	require.True(t, h.Node(1).Node.Store.Discarded(), "node 1 discarded its stale data")
-	h.WaitConverged(20 * time.Second)
-	require.Equal(t, []string{"keep=1", "new=2"}, h.List(1, "kim"))
+	require.Len(t, h.List(1, "jack"), 20000, "the real peer caught up")
+	require.Equal(t, transfers, h.Node(0).Node.Sync.Stats().TransfersStarted.Load(), "from the log, not by a full transfer")
+	// The stuck connection was closed by node 0: reading it (now) ends,
+	// rather than waiting for more.
+	_ = stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.Copy(io.Discard, stuck)
+	if err != nil {
+		require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the stuck feed is still open: %v", err)
+	}
 }
 
 // A ListAll that follows a change returns only once every connected peer
@@ -234,7 +229,7 @@ func TestAcknowledgedChangeIsOnEveryPeerAtOnce(t *testing.T) {
 		_, err := c.List()
 		require.NoError(t, err)
 		for _, j := range []int{1, 2} { // no waiting: already there
-			e, ok := h.Node(j).Node.Store.Get([]byte("lia"), []byte(name))
+			e, ok, _ := h.Node(j).Node.Store.Get([]byte("lia"), []byte(name))
 			require.True(t, ok && !e.Deleted, "node %d lacks %s right after the acknowledgement", j, name)
 		}
 	}
@@ -258,7 +253,7 @@ func TestAcknowledgedChangeReachesAPeerThatJustRestarted(t *testing.T) {
 		require.NoError(t, c.Update(name, "1"))
 		_, err := c.List()
 		require.NoError(t, err)
-		e, ok := h.Node(1).Node.Store.Get([]byte("lia"), []byte(name))
+		e, ok, _ := h.Node(1).Node.Store.Get([]byte("lia"), []byte(name))
 		require.True(t, ok && !e.Deleted, "restarted node 1 lacks %s right after the acknowledgement", name)
 		h.WaitConverged(20 * time.Second)
 	}

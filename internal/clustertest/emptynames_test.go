@@ -40,7 +40,7 @@ func TestEmptyNamesReplicateAndTransfer(t *testing.T) {
 	}
 	st := h.Node(2).Node.Store
 	for _, contact := range []string{"", "gone"} {
-		e, ok := st.Get(nil, []byte(contact))
+		e, ok, _ := st.Get(nil, []byte(contact))
 		require.True(t, ok, "tombstone of %q transferred", contact)
 		require.True(t, e.Deleted)
 	}

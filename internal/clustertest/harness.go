@@ -348,7 +348,11 @@ func (h *Harness) Client(i int, user string) *client.Client {
 func (h *Harness) List(i int, user string) []string {
 	h.t.Helper()
 	var out []string
-	for _, c := range h.Node(i).Node.Store.List([]byte(user), nil) {
+	cs, err := h.Node(i).Node.Store.List([]byte(user), nil)
+	if err != nil {
+		h.t.Fatalf("list %q on %s: %v", user, h.Node(i).Name, err)
+	}
+	for _, c := range cs {
 		out = append(out, c.Name+"="+c.Phone)
 	}
 	return out

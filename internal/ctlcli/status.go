@@ -45,18 +45,34 @@ func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (op
 
 func printStatus(w io.Writer, st opsapi.Status, withSummary bool) {
 	if withSummary {
-		fmt.Fprintf(w, "%s: %s, %d contacts in %d books, %d tombstones, clock %d, digest %s\n\n",
+		fmt.Fprintf(w, "%s: %s, %d contacts in %d books, %d tombstones, clock %d, digest %s\n",
 			st.Name, st.Health, st.Live, st.Users, st.Tombstones, st.Clock, st.Digest)
+		if st.NotReadyReason != "" {
+			fmt.Fprintf(w, "not ready: %s\n", st.NotReadyReason)
+		}
+		if st.Alone {
+			fmt.Fprintf(w, "alone: %s\n", st.SyncNote)
+		}
+		if st.StaleData {
+			fmt.Fprintf(w, "stale data: last in contact with a serving peer %s\n", st.Mark)
+		}
+		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tSTATE\tHEALTH\tCLOCK\tDIGEST\tIN SYNC\tLINKS OUT/IN\tQUEUE\tLAST HEARD\tCONTACT")
+	fmt.Fprintln(tw, "MEMBER\tSTATE\tHEALTH\tCLOCK\tOFFSET\tDIGEST\tIN SYNC\tLINKS OUT/IN\tLAG\tLAST HEARD\tCONTACT")
 	for _, m := range st.Members {
-		name, links, heard, queue := m.Name, "-", "-", "-"
+		name, links, heard, queue, offset := m.Name, "-", "-", "-", "-"
 		if m.Self {
 			name += " (this)"
 		} else {
 			links = upDown(m.OutboundUp) + "/" + upDown(m.InboundUp)
-			queue = fmt.Sprint(m.QueueBytes)
+			queue = fmt.Sprintf("%d (%.1fs)", m.LagChanges, m.LagSeconds)
+			if m.ClockMeasured {
+				offset = fmt.Sprintf("%+.1fs", m.ClockOffsetSeconds)
+			}
+			if m.ClockAheadSeconds > 0 {
+				offset += " AHEAD"
+			}
 		}
 		if m.HeardSecondsAgo >= 0 {
 			heard = fmt.Sprintf("%.1fs ago", m.HeardSecondsAgo)
@@ -65,7 +81,7 @@ func printStatus(w io.Writer, st opsapi.Status, withSummary bool) {
 		if !m.InSync {
 			sync = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.State, m.Health, m.Clock, m.Digest, sync, links, queue, heard, m.ContactAddr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.State, m.Health, m.Clock, offset, m.Digest, sync, links, queue, heard, m.ContactAddr)
 	}
 	_ = tw.Flush()
 }

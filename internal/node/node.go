@@ -30,7 +30,8 @@ type Config struct {
 	// a different one is a configuration error.
 	Name string
 	// Store configures the durable store, which the node opens first and
-	// closes last.
+	// closes last. Its Now is the member's one clock: the node hands it to
+	// membership and sync too, and sync gets the store's MaxClockAhead.
 	Store store.Config
 	// Server configures the contact server (listener, limits, TLS).
 	Server server.Config
@@ -122,11 +123,11 @@ func Start(cfg Config) (*Node, error) {
 		log = hclog.NewNullLogger()
 	}
 	cfg.Server.Logger = log
-	if cfg.Clustered() && len(cfg.Gossip.Seeds) > 0 {
-		// Peers exist to refill from, so data older than the grace period
-		// is discarded rather than offered (PROTOCOL.md).
-		cfg.Store.DiscardStale = true
+	if cfg.Store.Now == nil {
+		cfg.Store.Now = time.Now
 	}
+	cfg.Gossip.Now, cfg.Sync.Now = cfg.Store.Now, cfg.Store.Now
+	cfg.Sync.MaxClockAhead = cfg.Store.MaxClockAhead
 	st, err := store.Open(cfg.Store, log.Named("store"))
 	if err != nil {
 		return nil, err
@@ -149,8 +150,9 @@ func Start(cfg Config) (*Node, error) {
 		ContactHost: host,
 		ContactPort: uint16(srv.Addr().(*net.TCPAddr).Port),
 		BootID:      bootID(),
-		Digest:      st.Digest(),
-		Health:      uint8(wire.HealthSyncing), // until sync publishes its own
+		StoreID:     st.StoreID(),
+		Published: membership.Published{Digest: st.Digest(), Mark: st.Mark(),
+			Health: uint8(wire.HealthSyncing)}, // until sync publishes its own
 	}
 	cfg.Gossip.Logger = log.Named("membership")
 	mem, err := membership.New(cfg.Gossip)
@@ -169,8 +171,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	srv.SetPeerHandler(mgr)
-	srv.SetReplicator(replicator{mgr})
-	srv.SetSynced(mgr.Synced)
+	srv.SetReplicator(mgr)
 	n.Members, n.Sync = mem, mgr
 	srv.Serve()
 	mgr.Start()
@@ -219,8 +220,17 @@ func (n *Node) Kill() {
 	_ = n.stopServerAndStore(ctx)
 }
 
-// Ready reports whether the node serves with a complete initial sync.
+// Ready reports whether the node serves with a complete initial sync (and
+// its clock agrees with its peers').
 func (n *Node) Ready() bool { return n.Sync == nil || n.Sync.Ready() }
+
+// NotReadyReason says why Ready is false ("" when it is true).
+func (n *Node) NotReadyReason() string {
+	if n.Sync == nil {
+		return ""
+	}
+	return n.Sync.NotReadyReason()
+}
 
 func bootID() uint64 {
 	var b [8]byte
@@ -245,9 +255,3 @@ func isLocalIP(ip net.IP) bool {
 	}
 	return false
 }
-
-// replicator adapts *sync.Manager to server.Replicator (sync does not
-// import the server, so NewStream returns its own type).
-type replicator struct{ *csync.Manager }
-
-func (r replicator) NewStream() server.ChangeStream { return r.Manager.NewStream() }

@@ -90,5 +90,7 @@ func TestNodeOpensAndClosesTheStore(t *testing.T) {
 	st, err := store.Open(cfg.Store, nil) // locked while open: Shutdown closed it
 	require.NoError(t, err)
 	defer st.Close()
-	require.Equal(t, []store.Contact{{Name: "a", Phone: "1"}}, st.List([]byte("u"), nil))
+	list, err := st.List([]byte("u"), nil)
+	require.NoError(t, err)
+	require.Equal(t, []store.Contact{{Name: "a", Phone: "1"}}, list)
 }

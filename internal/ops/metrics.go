@@ -76,7 +76,10 @@ var (
 	dConnsRefused  = desc("contact_connections_refused_total", "Connections closed at once, by reason.", "reason")
 	dIdleClosed    = desc("contact_connections_idle_closed_total", "Connections closed by the idle timeout.")
 	dPeerUp        = desc("contact_peer_connection_up", "Whether the peer connection is up, by peer and direction.", "peer", "direction")
-	dPeerQueue     = desc("contact_peer_queue_bytes", "Bytes queued on the peer's feed.", "peer")
+	dPeerLag       = desc("contact_peer_lag_changes", "Changes of this server's log the peer's feed has not confirmed.", "peer")
+	dPeerLagSec    = desc("contact_peer_lag_seconds", "Seconds since the peer last confirmed this server's whole log (0: in sync).", "peer")
+	dPeerBytes     = desc("contact_peer_bytes_sent_total", "Bytes sent on the peer's feed, by kind (live, catch_up, snapshot).", "peer", "kind")
+	dPeerOffset    = desc("contact_peer_clock_offset_seconds", "The peer's wall clock minus this server's, from membership pings.", "peer")
 	dPeerChanges   = desc("contact_peer_changes_received_total", "Changes received from the peer.", "peer")
 	dTransfers     = desc("contact_askforupdate_served_total", "AskForUpdate transfers served.")
 	dSilent        = desc("contact_peer_silent_closed_total", "Peer connections closed after three heartbeat intervals without a byte.")
@@ -87,7 +90,15 @@ var (
 	dRxEntries     = desc("contact_askforupdate_entries_received_total", "Entries received by pulls.")
 	dRxBytes       = desc("contact_askforupdate_bytes_received_total", "Bytes received by pulls.")
 	dAntiEntropy   = desc("contact_anti_entropy_pulls_total", "Pulls started because digests differed.")
-	dOverflows     = desc("contact_peer_queue_overflows_total", "Peers disconnected for falling behind.")
+	dTransfersRun  = desc("contact_transfers_total", "Full transfers sent, by outcome (started, served, aborted).", "outcome")
+	dFeedBytes     = desc("contact_feed_bytes_sent_total", "Bytes fed to peers from the change log, by kind (live, catch_up).", "kind")
+	dExpiredSkip   = desc("contact_feed_expired_skipped_total", "Logged changes not fed to a peer: stamped below the tombstone expiry cutoff.")
+	dClockAhead    = desc("contact_clock_ahead_total", "Clocks or stamps heard from peers beyond the clock bound (--max-clock-ahead).")
+	dRefillDropped = desc("contact_refill_dropped_total", "Entries a refill of stale data dropped (the cluster had deleted them).")
+	dMark          = desc("contact_mark_seconds", "Last time this server's changes were known on a serving peer (seconds since 2024-01-01; 0: never).")
+	dStale         = desc("contact_stale_data", "1 while this server has been out of contact longer than the tombstone grace.")
+	dCutoff        = desc("contact_tombstone_cutoff_seconds", "Tombstones stamped below this are dropped (seconds since 2024-01-01).")
+	dLogHead       = desc("contact_log_changes_total", "Changes this server logged for its peers.")
 	dAckTimeouts   = desc("contact_replica_ack_timeouts_total", "ListAll acknowledgements given before every live peer confirmed (timeout).")
 	dLive          = desc("contact_store_live_entries", "Live contacts held.")
 	dTombstones    = desc("contact_store_tombstones", "Delete markers held.")
@@ -103,9 +114,10 @@ var (
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
-		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerQueue, dPeerChanges, dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes,
-		dPulls, dRxEntries, dRxBytes, dAntiEntropy, dOverflows, dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest,
-		dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
+		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerLag, dPeerLagSec, dPeerBytes, dPeerOffset, dPeerChanges,
+		dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes, dPulls, dRxEntries, dRxBytes, dAntiEntropy,
+		dTransfersRun, dFeedBytes, dExpiredSkip, dClockAhead, dRefillDropped, dMark, dStale, dCutoff, dLogHead,
+		dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest, dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
 		ch <- d
 	}
 }
@@ -133,7 +145,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := n.Store.Stats()
 	gauge(dLive, float64(st.Live))
 	gauge(dTombstones, float64(st.Tombstones))
-	gauge(dUsers, float64(st.Users))
+	gauge(dUsers, float64(st.Books))
+	gauge(dMark, float64(n.Store.Mark()))
+	gauge(dStale, b2f(n.Store.Stale()))
+	gauge(dCutoff, float64(st.Cutoff))
+	counter(dLogHead, st.LogHead)
 	gauge(dClock, float64(st.Clock))
 	gauge(dDigest, 1, fmt.Sprintf("%016x", st.Digest))
 	ready := 0.0
@@ -151,7 +167,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(dPeerFramesIn, ss.FramesIn[op].Load(), op.String())
 	}
 	counter(dChangesPushed, ss.FramesOut.Load())
-	for reason, v := range ss.Violations() {
+	for reason, v := range ss.Violations.Snapshot() {
 		counter(dViolations, v, "peer", reason)
 	}
 	counter(dMerge, ss.Applied.Load(), "applied")
@@ -165,12 +181,26 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dRxEntries, ss.PullEntriesRx.Load())
 	counter(dRxBytes, ss.PullBytesRx.Load())
 	counter(dAntiEntropy, ss.AntiEntropyPulls.Load())
-	counter(dOverflows, ss.QueueOverflows.Load())
+	counter(dTransfersRun, ss.TransfersStarted.Load(), "started")
+	counter(dTransfersRun, ss.TransfersServed.Load(), "served")
+	counter(dTransfersRun, ss.TransfersAborted.Load(), "aborted")
+	counter(dFeedBytes, ss.LiveBytesTx.Load(), "live")
+	counter(dFeedBytes, ss.CatchUpBytesTx.Load(), "catch_up")
+	counter(dExpiredSkip, ss.FeedExpiredSkipped.Load())
+	counter(dClockAhead, ss.ClockAhead.Load())
+	counter(dRefillDropped, ss.RefillDropped.Load())
 	counter(dAckTimeouts, ss.BarrierTimeouts.Load())
 	for _, p := range n.Sync.Peers() {
 		gauge(dPeerUp, b2f(p.OutboundUp), p.Name, "outbound")
 		gauge(dPeerUp, b2f(p.InboundUp), p.Name, "inbound")
-		gauge(dPeerQueue, float64(p.QueueBytes), p.Name)
+		gauge(dPeerLag, float64(p.LagChanges), p.Name)
+		gauge(dPeerLagSec, p.LagSeconds, p.Name)
+		counter(dPeerBytes, p.LiveBytes, p.Name, "live")
+		counter(dPeerBytes, p.CatchUpBytes, p.Name, "catch_up")
+		counter(dPeerBytes, p.SnapshotBytes, p.Name, "snapshot")
+		if p.HasWallOffset {
+			gauge(dPeerOffset, p.WallOffset.Seconds(), p.Name)
+		}
 		counter(dPeerChanges, p.ChangesIn, p.Name)
 	}
 	gauge(dMLHealth, float64(n.Members.HealthScore()))

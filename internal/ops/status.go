@@ -8,6 +8,7 @@ import (
 
 	"github.com/contactstore/contactstore/internal/node"
 	"github.com/contactstore/contactstore/internal/opsapi"
+	"github.com/contactstore/contactstore/store"
 	"github.com/contactstore/contactstore/wire"
 )
 
@@ -25,9 +26,11 @@ func status(n *node.Node) opsapi.Status {
 	sc := &n.Server.Counters
 	s := opsapi.Status{
 		Name: n.Server.Name(), Clock: st.Clock, Digest: fmt.Sprintf("%016x", st.Digest), Live: st.Live,
-		Tombstones: st.Tombstones, Users: st.Users, ContactAddr: n.Server.Addr().String(), Ready: n.Ready(),
+		Tombstones: st.Tombstones, Users: st.Books, ContactAddr: n.Server.Addr().String(), Ready: n.Ready(),
 		UptimeSeconds: time.Since(started).Seconds(), Health: wire.HealthServing.String(),
-		ClientFrames: sc.ClientFrames[1].Load() + sc.ClientFrames[2].Load() + sc.ClientFrames[3].Load(),
+		ClientFrames:   sc.ClientFrames[1].Load() + sc.ClientFrames[2].Load() + sc.ClientFrames[3].Load(),
+		NotReadyReason: n.NotReadyReason(), Mark: markTime(n.Store.Mark()), StaleData: n.Store.Stale(),
+		LogHead: st.LogHead,
 	}
 	if n.Sync == nil {
 		s.Members = []opsapi.Member{{Name: s.Name, Self: true, State: "alive", Health: s.Health, ContactAddr: s.ContactAddr,
@@ -36,17 +39,29 @@ func status(n *node.Node) opsapi.Status {
 	}
 	ss := n.Sync.Stats()
 	s.Health = n.Sync.Health().String()
+	s.Alone, s.SyncNote = n.Sync.Alone(), n.Sync.SyncNote()
 	s.ChangesPushed, s.Applied, s.Ignored = ss.FramesOut.Load(), ss.Applied.Load(), ss.Ignored.Load()
 	s.HealthScore = n.Members.HealthScore()
 	s.Members = members(n, s.Digest)
 	return s
 }
 
+// markTime formats a mark (stamp seconds) as RFC 3339; 0 is "never" ("").
+func markTime(mark uint32) string {
+	if mark == 0 {
+		return ""
+	}
+	return store.TimeOf(mark).UTC().Format(time.RFC3339)
+}
+
 func members(n *node.Node, myDigest string) []opsapi.Member {
 	peers := map[string]opsapi.Member{}
 	for _, p := range n.Sync.Peers() {
-		m := opsapi.Member{OutboundUp: p.OutboundUp, InboundUp: p.InboundUp, Clock: p.LastClock, QueueBytes: p.QueueBytes,
-			InitialPull: p.InitialPull, ChangesReceived: p.ChangesIn, HeardSecondsAgo: -1}
+		m := opsapi.Member{OutboundUp: p.OutboundUp, InboundUp: p.InboundUp, Clock: p.LastClock,
+			ChangesReceived: p.ChangesIn, HeardSecondsAgo: -1, ClockOffsetSeconds: p.WallOffset.Seconds(),
+			ClockMeasured: p.HasWallOffset, ClockAheadSeconds: p.AheadBy.Seconds(), LagChanges: p.LagChanges,
+			LagSeconds: p.LagSeconds, BytesLive: p.LiveBytes, BytesCatchUp: p.CatchUpBytes,
+			BytesSnapshot: p.SnapshotBytes, Activity: p.State}
 		if !p.LastHeard.IsZero() {
 			m.HeartbeatHealth = p.LastHealth.String()
 			m.HeardSecondsAgo = time.Since(p.LastHeard).Seconds()
@@ -54,7 +69,7 @@ func members(n *node.Node, myDigest string) []opsapi.Member {
 		peers[p.Name] = m
 	}
 	var out []opsapi.Member
-	add := func(name, state, gossip, contact string, health uint8, digest uint64, self bool) {
+	add := func(name, state, gossip, contact string, health uint8, digest uint64, mark uint32, self bool) {
 		m := peers[name]
 		if _, ok := peers[name]; !ok {
 			m.HeardSecondsAgo = -1
@@ -63,6 +78,7 @@ func members(n *node.Node, myDigest string) []opsapi.Member {
 		m.Health = healthName(health)
 		m.Digest = fmt.Sprintf("%016x", digest)
 		m.InSync = m.Digest == myDigest
+		m.Mark = markTime(mark)
 		if self {
 			m.Health, m.InSync = n.Sync.Health().String(), true
 			m.Digest = myDigest
@@ -71,10 +87,10 @@ func members(n *node.Node, myDigest string) []opsapi.Member {
 		out = append(out, m)
 	}
 	for _, mem := range n.Members.Members() {
-		add(mem.Name, mem.State, mem.GossipAddr, mem.ContactAddr(), mem.Meta.Health, mem.Meta.Digest, mem.Name == n.Server.Name())
+		add(mem.Name, mem.State, mem.GossipAddr, mem.ContactAddr(), mem.Meta.Health, mem.Meta.Digest, mem.Meta.Mark, mem.Name == n.Server.Name())
 	}
 	for _, mem := range n.Members.Departed() {
-		add(mem.Name, mem.State, mem.GossipAddr, mem.ContactAddr(), 0, mem.Meta.Digest, false)
+		add(mem.Name, mem.State, mem.GossipAddr, mem.ContactAddr(), 0, mem.Meta.Digest, mem.Meta.Mark, false)
 		out[len(out)-1].Health, out[len(out)-1].InSync = mem.State, false
 		out[len(out)-1].DownSince = mem.Since.UTC().Format(time.RFC3339)
 	}

@@ -117,16 +117,16 @@ func TestHeldForTheFirstSyncIsNeverCut(t *testing.T) {
 	const handshake = 100 * time.Millisecond
 	for _, idle := range []time.Duration{0, 2 * handshake} {
 		t.Run(fmt.Sprintf("idle timeout %v", idle), func(t *testing.T) {
-			var g gate
+			g := newGate()
 			s := startServer(t, func(c *Config) { c.HandshakeTimeout = handshake; c.IdleTimeout = idle })
-			s.SetSynced(g.open.Load)
+			s.SetReplicator(g)
 			c := dialRaw(t, s)
 			upd := rawUpdate("a", "1")
 			c.send(append(rawHello(2, "early"), upd[:100]...))
 			time.Sleep(handshake / 2)
 			c.send(upd[100:], rawListAll)
 			time.Sleep(5 * handshake) // the hold: longer than either timeout
-			g.open.Store(true)
+			g.open()
 			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			head := make([]byte, 4)
 			_, err := io.ReadFull(c.r, head)

@@ -24,20 +24,19 @@ type PeerHandler interface {
 	ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader, name string)
 }
 
-// Replicator carries local client changes to the peers: each client
-// connection gets a ChangeStream for its changes.
+// Replicator is what the client path needs of replication: the store
+// logs every local change and replication feeds the log to the peers on
+// its own, so a client connection only waits, before acknowledging, for
+// its changes to be on the peers (Barrier), and, when it starts, for the
+// server to hold its peers' state (WaitSynced).
 type Replicator interface {
-	NewStream() ChangeStream
-}
-
-// ChangeStream takes one connection's changes. Publish must not block;
-// Flush hands what was published to the peers; a ListAll asks, with
-// Barrier, to know that what was flushed since the last Barrier has reached
-// the peers (bounded by timeout).
-type ChangeStream interface {
-	Publish(store.Change)
-	Flush()
-	Barrier(timeout time.Duration) bool
+	// Barrier waits until every live peer holds the changes up to pos (the
+	// change-log position a commit reported), or ctx ends; it reports
+	// whether every peer confirmed.
+	Barrier(ctx context.Context, pos store.Pos) bool
+	// WaitSynced waits until the server holds its peers' state, or ctx
+	// ends (false).
+	WaitSynced(ctx context.Context) bool
 }
 
 // Server is one contact server: the listener in front of a store it is
@@ -50,9 +49,8 @@ type Server struct {
 	ln       net.Listener
 	Counters Counters
 
-	peers  PeerHandler
-	pub    Replicator
-	synced func() bool // nil: always
+	peers PeerHandler
+	repl  Replicator // nil: alone, nothing to wait for
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,13 +109,11 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 // one, role-Server hellos are refused. Call before Serve.
 func (s *Server) SetPeerHandler(h PeerHandler) { s.peers = h }
 
-// SetReplicator installs the receiver of local changes. Call before Serve.
-func (s *Server) SetReplicator(p Replicator) { s.pub = p }
-
-// SetSynced installs the test of whether the server holds its peers' state;
-// until it passes, client frames wait unread (a server restarted after a
-// crash must not stamp changes against a state it has not pulled yet).
-func (s *Server) SetSynced(f func() bool) { s.synced = f }
+// SetReplicator installs replication. Until it reports the server synced,
+// client frames wait unread (a server restarted after a crash must not
+// stamp changes against a state it has not pulled yet). Call before
+// Serve.
+func (s *Server) SetReplicator(r Replicator) { s.repl = r }
 
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }

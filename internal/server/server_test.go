@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,9 +272,8 @@ func TestShutdownKeepsEverythingAndIsIdempotent(t *testing.T) {
 	require.NoError(t, s.Shutdown(ctx))
 	// The server leaves the store to its owner: still open and writable.
 	b := s.store.NewBatch()
-	_, err := b.Update([]byte("owner"), []byte("after"), []byte("1"))
-	require.NoError(t, err)
-	_, err = b.Commit()
+	require.NoError(t, b.Update([]byte("owner"), []byte("after"), []byte("1")))
+	_, err := b.Commit()
 	require.NoError(t, err)
 	b.Close()
 	require.NoError(t, s.store.Close())
@@ -283,19 +281,38 @@ func TestShutdownKeepsEverythingAndIsIdempotent(t *testing.T) {
 	require.Equal(t, 101, s2.store.Stats().Live)
 }
 
-type gate struct{ open atomic.Bool }
+// gate is a Replicator whose sync completes when it is opened.
+type gate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+func (g *gate) WaitSynced(ctx context.Context) bool {
+	select {
+	case <-g.ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (g *gate) Barrier(context.Context, store.Pos) bool { return true }
 
 func TestClientFramesWaitUntilSynced(t *testing.T) {
-	var g gate
+	g := newGate()
 	s := startServer(t, nil)
-	s.SetSynced(g.open.Load)
+	s.SetReplicator(g)
 	c := dialRaw(t, s)
 	c.send(rawHello(2, "early"), rawUpdate("a", "1"), rawListAll)
 	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	_, err := c.r.ReadByte()
 	require.Error(t, err, "no reply while the server is still syncing")
 	require.Equal(t, 0, s.store.Stats().Live, "nothing applied while syncing")
-	g.open.Store(true)
+	g.open()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	head := make([]byte, 4)
 	_, err = io.ReadFull(c.r, head)
