@@ -15,6 +15,7 @@ var (
 	metaClock   = []byte("mclock")   // u32: C, persisted so it never goes down across restarts
 	metaStoreID = []byte("mstoreid") // u64: random, set when the data dir is created
 	metaMark    = []byte("mmark")    // u32: last stamp known to be on a serving peer (stale.go)
+	metaMarkPos = []byte("mmarkpos") // Pos: the log position confirmed at the mark (stale.go)
 	metaRefill  = []byte("mrefill")  // u32: the mark a refill in progress compares against
 	metaShards  = []byte("mshards")  // u32: NumShards when the data dir was laid out
 	// legacy (format 2): the wall time the store was last open

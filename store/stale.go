@@ -13,21 +13,23 @@ import (
 // Staleness (PROTOCOL.md "Stamps and the merge rule", tombstone rules).
 //
 // The mark is the last wall-clock stamp at which this store's changes were
-// known to be on a serving peer: the replication layer advances it each
-// time a serving peer confirms everything this server had logged when it
-// asked (and it is only ever advanced then: not at start, not while alone).
-// Every local change made before the mark is on that peer; every local
-// change made after it is stamped above it (local stamps are never below
-// the wall clock).
+// known to be on a serving peer, with the change-log position confirmed
+// then: the replication layer advances both each time a serving peer
+// confirms everything this server had logged when it asked (and only
+// then: not at start, not while alone). Every local change logged up to
+// the mark's position is on that peer.
 //
 // A store whose mark is older than the grace has been out of contact long
 // enough for the cluster to have dropped tombstones it never saw. When it
 // is back in contact with a serving peer whose own mark is newer than its
 // own, it refills: it records every key the peer sends in a full transfer,
-// then drops each entry stamped at or below its mark that the peer did not
-// send. What it changed while cut off is stamped above the mark and kept;
-// what the cluster deleted meanwhile is gone from the peer and is dropped
-// here. A store with no serving peer to compare with keeps everything.
+// and every key it changed itself after the mark (its change log after the
+// mark's position), then drops every entry neither recorded. What it
+// changed while cut off is kept, and sent on; what the cluster deleted
+// meanwhile is gone from the peer and is dropped here, whoever it came
+// from. Where the log no longer reaches back to the mark's position (more
+// changes than LogRetain since), an entry stamped above the mark is kept
+// instead. A store with no serving peer to compare with keeps everything.
 //
 // The refill is crash-safe: its mark is persisted before the transfer
 // starts and cleared only after the drops are committed, so a store that
@@ -36,9 +38,10 @@ import (
 // still holds exactly what was judged stale.
 
 type staleState struct {
-	mu     sync.Mutex
-	mark   uint32
-	refill uint32 // the mark a pending refill compares against; 0: none
+	mu      sync.Mutex
+	mark    uint32
+	markPos Pos
+	refill  uint32 // the mark a pending refill compares against; 0: none
 }
 
 func (s *Store) loadStale() error {
@@ -57,6 +60,15 @@ func (s *Store) loadStale() error {
 	if err != nil {
 		return err
 	}
+	if v, ok, err := getRaw(s.db, metaMarkPos); err != nil {
+		return err
+	} else if ok {
+		c, err := decodeCursor(append(make([]byte, 8), v...))
+		if err != nil {
+			return err
+		}
+		s.stale.markPos = c.Pos
+	}
 	s.stale.mark, s.stale.refill = mark, refill
 	return nil
 }
@@ -69,8 +81,10 @@ func (s *Store) Mark() uint32 {
 	return s.stale.mark
 }
 
-// AdvanceMark raises the mark to stamp and persists it.
-func (s *Store) AdvanceMark(stamp uint32) error {
+// AdvanceMark raises the mark to stamp, with pos the change-log position
+// a serving peer has confirmed (every local change stamped at or below
+// stamp is at or below pos), and persists both.
+func (s *Store) AdvanceMark(stamp uint32, pos Pos) error {
 	s.stale.mu.Lock()
 	defer s.stale.mu.Unlock()
 	if stamp <= s.stale.mark {
@@ -79,10 +93,14 @@ func (s *Store) AdvanceMark(stamp uint32) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	if err := s.db.Set(metaMark, u32(stamp), pebble.NoSync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(metaMark, u32(stamp), nil)
+	_ = b.Set(metaMarkPos, Cursor{Pos: pos}.encode()[8:], nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return s.fail(err)
 	}
-	s.stale.mark = stamp
+	s.stale.mark, s.stale.markPos = stamp, pos
 	return nil
 }
 
@@ -135,13 +153,20 @@ func (s *Store) BeginRefill() (uint32, error) {
 	return mark, nil
 }
 
-// FinishRefill drops every entry stamped at or below the refill's mark
-// that no transfer recorded as held by the peer, then ends the refill. It
-// returns how many entries it dropped.
+// FinishRefill records the keys this store changed itself after its mark
+// as held, drops every entry that neither that nor the transfer recorded,
+// then ends the refill. It returns how many entries it dropped.
 func (s *Store) FinishRefill(ctx context.Context) (int, error) {
 	mark, ok := s.RefillPending()
 	if !ok {
 		return 0, errors.New("store: no refill in progress")
+	}
+	s.stale.mu.Lock()
+	markPos := s.stale.markPos
+	s.stale.mu.Unlock()
+	fallback, err := s.seeLocalChangesAfter(markPos)
+	if err != nil {
+		return 0, err
 	}
 	sn := s.db.NewSnapshot()
 	defer sn.Close()
@@ -181,12 +206,12 @@ func (s *Store) FinishRefill(ctx context.Context) (int, error) {
 		if err != nil {
 			return dropped, err
 		}
-		if e.Stamp > mark {
-			continue // changed or received after contact was lost: kept and sent on
-		}
 		user, contact, err := splitEntryKey(entries.Key())
 		if err != nil {
 			return dropped, err
+		}
+		if fallback[shardOf(user)] && e.Stamp > mark {
+			continue // the log no longer tells: stamped after contact was lost, kept
 		}
 		b.drop(user, contact, e)
 		dropped++
@@ -218,4 +243,44 @@ func (s *Store) FinishRefill(ctx context.Context) (int, error) {
 	s.log.Warn("refill finished: dropped entries the cluster no longer holds", "dropped", dropped,
 		"mark", TimeOf(mark).UTC().Format(time.RFC3339))
 	return dropped, nil
+}
+
+// seeLocalChangesAfter records as held (seen) every key this store
+// changed itself after log position pos: those changes were made while it
+// was cut off, and are kept and sent on. It reports the shards whose log
+// no longer reaches back to pos.
+func (s *Store) seeLocalChangesAfter(pos Pos) ([NumShards]bool, error) {
+	var fallback [NumShards]bool
+	floor, head := s.LogFloor(), s.Head()
+	b := s.db.NewBatch()
+	defer b.Close()
+	var key []byte
+	for sh := range NumShards {
+		from := pos[sh]
+		if floor[sh] > from {
+			fallback[sh] = true
+			from = floor[sh]
+		}
+		for from < head[sh] {
+			last, err := s.ReadLog(sh, from, 4096, func(_ uint64, ch Change) error {
+				key = appendSeenKey(key[:0], appendEntryKey(nil, ch.User, ch.Contact))
+				return b.Set(key, nil, nil)
+			})
+			if errors.Is(err, ErrTrimmed) {
+				fallback[sh] = true
+				break
+			}
+			if err != nil {
+				return fallback, err
+			}
+			if last == from {
+				break
+			}
+			from = last
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fallback, s.fail(err)
+	}
+	return fallback, nil
 }

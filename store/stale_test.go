@@ -17,8 +17,8 @@ func TestMarkAndStaleness(t *testing.T) {
 	now.Add(30 * 24 * time.Hour)
 	require.False(t, s.Stale(), "a store alone for a month keeps serving its data")
 
-	require.NoError(t, s.AdvanceMark(StampOf(now.Now())))
-	require.NoError(t, s.AdvanceMark(StampOf(now.Now())-10), "the mark never goes back")
+	require.NoError(t, s.AdvanceMark(StampOf(now.Now()), Pos{}))
+	require.NoError(t, s.AdvanceMark(StampOf(now.Now())-10, Pos{}), "the mark never goes back")
 	require.Equal(t, StampOf(now.Now()), s.Mark())
 	now.Add(6 * 24 * time.Hour)
 	require.False(t, s.Stale())
@@ -33,31 +33,42 @@ func TestMarkAndStaleness(t *testing.T) {
 	require.True(t, s.Stale())
 }
 
-// The refill keeps what the peer holds and what changed after the mark,
-// and drops what the cluster deleted while this store was away.
+// The refill keeps what the peer holds and what this store changed after
+// its mark, and drops everything else: what the cluster deleted while this
+// store was away, whoever it had come from.
 func TestRefillDropsWhatThePeerNoLongerHolds(t *testing.T) {
 	now := newFakeNow(Epoch.Add(100 * 24 * time.Hour))
 	dir := t.TempDir()
 	mod := func(c *Config) { c.Now = now.Now; c.TombstoneGrace = 7 * 24 * time.Hour }
 	s := openTest(t, dir, mod)
+	require.NoError(t, s.SaveCursor("peer", Cursor{})) // a peer that never confirmed: the log is kept
 	update(t, s, "u", "kept-by-peer", "1")
 	update(t, s, "u", "deleted-meanwhile", "1")
 	del(t, s, "u", "old-tombstone")
-	require.NoError(t, s.AdvanceMark(StampOf(now.Now())))
+	require.NoError(t, s.AdvanceMark(StampOf(now.Now()), s.Head()))
+	now.Add(time.Second)
+	// Received from a peer just before contact was lost (stamped after the
+	// mark, but not this store's own change), and deleted meanwhile.
+	apply(t, s, Change{User: []byte("u"), Contact: []byte("from-a-peer"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("7")}})
 	now.Add(10 * 24 * time.Hour) // cut off for 10 days
+	_, err := s.Sweep()          // old-tombstone expires (whether or not the background sweep was first)
+	require.NoError(t, err)
 	update(t, s, "u", "written-while-cut-off", "1")
 	require.True(t, s.Stale())
 
 	mark, err := s.BeginRefill()
 	require.NoError(t, err)
 	require.Equal(t, s.Mark(), mark)
-	// The peer's full transfer: it holds kept-by-peer (older version even:
-	// ours wins the merge, and is kept), and something we never had.
-	peer := s.NewBatch()
-	peer.RecordSeen = true
-	require.NoError(t, peer.Apply(Change{User: []byte("u"), Contact: []byte("kept-by-peer"), Entry: Entry{Stamp: 5, Phone: []byte("0")}}))
-	require.NoError(t, peer.Apply(Change{User: []byte("u"), Contact: []byte("new-on-peer"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("2")}}))
-	commit(t, peer)
+	transfer := func() {
+		// The peer's full transfer: it holds kept-by-peer (an older version,
+		// even: ours wins the merge, and is kept), and something we lacked.
+		peer := s.NewBatch()
+		peer.RecordSeen = true
+		require.NoError(t, peer.Apply(Change{User: []byte("u"), Contact: []byte("kept-by-peer"), Entry: Entry{Stamp: 5, Phone: []byte("0")}}))
+		require.NoError(t, peer.Apply(Change{User: []byte("u"), Contact: []byte("new-on-peer"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("2")}}))
+		commit(t, peer)
+	}
+	transfer()
 	// A crash here: the refill is pending at the next start.
 	require.NoError(t, s.Close())
 	s = openTest(t, dir, mod)
@@ -69,15 +80,12 @@ func TestRefillDropsWhatThePeerNoLongerHolds(t *testing.T) {
 	// are forgotten, and the transfer repeated.
 	_, err = s.BeginRefill()
 	require.NoError(t, err)
-	peer = s.NewBatch()
-	peer.RecordSeen = true
-	require.NoError(t, peer.Apply(Change{User: []byte("u"), Contact: []byte("kept-by-peer"), Entry: Entry{Stamp: 5, Phone: []byte("0")}}))
-	require.NoError(t, peer.Apply(Change{User: []byte("u"), Contact: []byte("new-on-peer"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("2")}}))
-	commit(t, peer)
+	transfer()
 	dropped, err := s.FinishRefill(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, 2, dropped, "deleted-meanwhile and old-tombstone")
-	require.Equal(t, []string{"kept-by-peer=1", "new-on-peer=2", "written-while-cut-off=1"}, names(t, s, "u"))
+	require.Equal(t, 2, dropped, "deleted-meanwhile and from-a-peer")
+	want := []string{"kept-by-peer=1", "new-on-peer=2", "written-while-cut-off=1"}
+	require.Equal(t, want, names(t, s, "u"))
 	_, pending = s.RefillPending()
 	require.False(t, pending)
 	recompute(t, s)
@@ -85,5 +93,24 @@ func TestRefillDropsWhatThePeerNoLongerHolds(t *testing.T) {
 	s = openTest(t, dir, mod)
 	_, pending = s.RefillPending()
 	require.False(t, pending, "the end of the refill is durable")
-	require.Equal(t, []string{"kept-by-peer=1", "new-on-peer=2", "written-while-cut-off=1"}, names(t, s, "u"))
+	require.Equal(t, want, names(t, s, "u"))
+}
+
+// When the change log no longer reaches back to the mark (more changes
+// than it keeps), an entry stamped after the mark is kept instead.
+func TestRefillWithoutTheLogKeepsWhatIsStampedAfterTheMark(t *testing.T) {
+	now := newFakeNow(Epoch.Add(100 * 24 * time.Hour))
+	s := openTest(t, t.TempDir(), func(c *Config) { c.Now = now.Now })
+	update(t, s, "u", "before", "1")
+	require.NoError(t, s.AdvanceMark(StampOf(now.Now()), s.Head()))
+	now.Add(10 * 24 * time.Hour)
+	update(t, s, "u", "after", "1")
+	apply(t, s, Change{User: []byte("u"), Contact: []byte("received-after"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("3")}})
+	require.NoError(t, s.TrimLog()) // no cursor: the whole log goes
+	_, err := s.BeginRefill()
+	require.NoError(t, err)
+	dropped, err := s.FinishRefill(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, dropped)
+	require.Equal(t, []string{"after=1", "received-after=3"}, names(t, s, "u"))
 }

@@ -134,12 +134,18 @@ func (c *peerConn) run() error {
 	c.wg.Add(1)
 	go c.ownerLoop()
 	err := c.readLoop()
+	closedHere := err == nil || errors.Is(err, net.ErrClosed)
+	if !closedHere {
+		c.m.describeEnd(c, err) // logged and counted before the peer sees the close
+	}
 	c.close()
 	c.wg.Wait()
-	if err == nil || errors.Is(err, net.ErrClosed) {
-		err = c.endedErr
+	if closedHere {
+		if c.endedErr != nil {
+			err = c.endedErr
+		}
+		c.m.describeEnd(c, err)
 	}
-	c.m.describeEnd(c, err)
 	c.failPulls(errors.New("connection closed"))
 	return err
 }

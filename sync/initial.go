@@ -44,7 +44,7 @@ func (m *Manager) syncLoop() {
 		case <-t.C:
 		}
 		m.checkClock()
-		if !m.st.Stale() || m.staleCleared.Load() {
+		if !m.dataStale() {
 			staleSince = time.Time{}
 			continue
 		}
@@ -128,12 +128,25 @@ func (m *Manager) initialSync() {
 		// Publish our digest first, so that a peer holding exactly our
 		// state answers with an empty transfer.
 		m.publishMeta(preferPublishedWait)
+		head, t := m.st.HeadAt()
 		if err := m.pullFrom(ctx, source, pullFull, "initial sync"); err != nil {
 			m.log.Warn("initial full transfer did not complete", "peer", source, "error", err)
 			m.note("initial transfer from " + source + " did not complete: " + err.Error())
+		} else if head == (store.Pos{}) && m.isServing(source) {
+			// A member that never made a change of its own holds, once the
+			// transfer is in, everything a serving peer held: its data is
+			// current from the moment it asked (its first mark; later ones
+			// come from confirmations of its log).
+			if err := m.st.AdvanceMark(t, head); err != nil {
+				m.log.Debug("setting the first mark failed", "error", err)
+			}
 		}
 	}
-	// Catch up with every other peer, all at once.
+	// Catch up with every other peer, all at once (with a budget of its
+	// own: a stale member may have spent the first looking for a fresher
+	// peer).
+	ctx, cancel2 := context.WithTimeout(m.ctx, m.cfg.SyncTimeout)
+	defer cancel2()
 	errs := make(chan error, len(peers))
 	n := 0
 	for _, name := range peers {
@@ -194,6 +207,11 @@ func (m *Manager) waitForPeers(ctx context.Context) []string {
 			return up
 		}
 	}
+}
+
+func (m *Manager) isServing(peer string) bool {
+	mem, ok := m.cl.Lookup(peer)
+	return ok && wire.Health(mem.Meta.Health) == wire.HealthServing
 }
 
 // pickSource picks the peer to take a full transfer from: a serving one if
@@ -290,8 +308,16 @@ func (m *Manager) refill(ctx context.Context, source string) error {
 	}
 	m.stats.RefillDropped.Add(uint64(dropped))
 	m.note("refilled stale data from " + source)
+	// The data is current again; the mark catches up at the next
+	// confirmation of our log by a serving peer.
+	m.staleCleared.Store(true)
 	return nil
 }
+
+// dataStale reports whether this member's data must not be offered as
+// current: out of contact longer than the grace, and neither refilled nor
+// found to be as fresh as any serving peer since.
+func (m *Manager) dataStale() bool { return m.st.Stale() && !m.staleCleared.Load() }
 
 // clearStale accepts this stale member's data as current: no serving peer
 // fresher than it is there to compare with (the spec's "a server with no
@@ -309,11 +335,11 @@ func (m *Manager) clearStale(why string) {
 // confirmed every change this server had logged at t. Not while this
 // member's data is stale (it refills first), and only while the peer's
 // feed to us is up too.
-func (m *Manager) markCandidate(c *peerConn, t uint32) {
+func (m *Manager) markCandidate(c *peerConn, t uint32, pos store.Pos) {
 	if t == 0 || wire.Health(c.lastHealth.Load()) != wire.HealthServing {
 		return
 	}
-	if m.st.Stale() && !m.staleCleared.Load() {
+	if m.dataStale() {
 		return
 	}
 	if _, pending := m.st.RefillPending(); pending {
@@ -331,7 +357,7 @@ func (m *Manager) markCandidate(c *peerConn, t uint32) {
 	if t <= m.st.Mark() {
 		return
 	}
-	if err := m.st.AdvanceMark(t); err != nil {
+	if err := m.st.AdvanceMark(t, pos); err != nil {
 		m.log.Debug("advancing the mark failed", "error", err)
 		return
 	}

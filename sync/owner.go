@@ -73,11 +73,12 @@ func (c *peerConn) failPulls(err error) {
 
 // sentHB is one of our HeartBeats awaiting its answer.
 type sentHB struct {
-	n      uint64
-	cursor store.Pos // what the feed had written before it
-	caught bool      // the cursor was our whole log then: its answer makes markAt a mark
-	markAt uint32
-	at     time.Time
+	n       uint64
+	cursor  store.Pos // what the feed had written before it
+	caught  bool      // the cursor was our whole log then: its answer makes markAt a mark
+	markAt  uint32
+	markPos store.Pos // the head markAt covers
+	at      time.Time
 }
 
 // owner is the state of a connection's writer goroutine.
@@ -270,7 +271,7 @@ func (o *owner) writeHB() error {
 	s := sentHB{n: o.hbSent, cursor: o.cursor, at: time.Now()}
 	if c.isFeed() && !o.snapOwed {
 		head, t := m.st.HeadAt()
-		s.caught, s.markAt = geq(o.cursor, head), t
+		s.caught, s.markAt, s.markPos = geq(o.cursor, head), t, head
 	}
 	o.sent = append(o.sent, s)
 	o.frame = wire.AppendHeartBeat(o.frame[:0], m.Health(), 0)
@@ -295,7 +296,7 @@ func (o *owner) onAnswer(s sentHB) {
 	c.confirmedCh = make(chan struct{})
 	c.pubMu.Unlock()
 	if s.caught {
-		m.markCandidate(c, s.markAt)
+		m.markCandidate(c, s.markAt, s.markPos)
 	}
 }
 
@@ -365,15 +366,19 @@ func (c *peerConn) setPullState(s string) {
 }
 
 // feed writes the log after the cursor, a chunk at a time over the
-// shards, and reports whether the feed is still behind the head. Changes
-// stamped below the expiry cutoff are not sent: a delete of the same key
-// may have expired on the peer already, and the change would come back
-// to life there; a peer that lacks them gets them from a snapshot.
+// shards, and reports whether the feed is still behind the head. A change
+// stamped both below the expiry cutoff and at or below this member's
+// mark is not sent: it was made before this member last confirmed its log
+// with a serving peer, long enough ago that a later delete of the same
+// key may have expired on the peer, and it would come back to life there
+// (a stale member's refill drops such entries from its own store too). A
+// change made after the mark, however old, was made while this member was
+// cut off, and is sent on (PROTOCOL.md).
 func (o *owner) feed() (bool, error) {
 	c, m := o.c, o.c.m
 	st := m.st
 	head := st.Head()
-	cutoff := st.Cutoff()
+	cutoff := min(st.Cutoff(), st.Mark()+1)
 	budget := m.cfg.FeedChunk
 	for i := 0; i < store.NumShards && budget > 0; i++ {
 		sh := (o.rr + i) % store.NumShards

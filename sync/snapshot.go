@@ -22,7 +22,7 @@ var errConnClosed = errors.New("connection closed")
 // peer gets one transfer (inbox merging).
 func (o *owner) serveSnapshot(reason string, asked bool) (bool, error) {
 	c, m := o.c, o.c.m
-	if m.st.Stale() {
+	if m.dataStale() {
 		if !o.waitLogged {
 			o.waitLogged = true
 			m.log.Info("transfer to peer deferred: this member's data is stale until its refill completes",

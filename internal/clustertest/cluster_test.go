@@ -172,9 +172,16 @@ func TestRoleServerHelloFromNonMemberIsRefused(t *testing.T) {
 func TestPeerSendingForbiddenFrameIsClosed(t *testing.T) {
 	h := New(t, 2, Options{BaseIP: 80})
 	h.WaitConverged(20 * time.Second)
-	conn, br := impersonate(t, h, 0, 1)
-	_, err := conn.Write([]byte{9}) // unknown server opcode
+	// The bad frame goes with the hello, so that it is read before node 1,
+	// whose feed the impersonation replaced, redials and replaces it back.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(h.Node(1).IP)}}
+	conn, err := d.Dial("tcp", h.Node(0).ContactAddr())
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	hello, _ := wire.AppendHello(nil, wire.RoleServer, []byte(h.Node(1).Name))
+	_, err = conn.Write(append(hello, 9)) // then an unknown server opcode
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		if _, err := br.ReadByte(); err != nil {

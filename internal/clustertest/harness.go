@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/contactstore/contactstore/internal/logging/logtest"
 	"github.com/contactstore/contactstore/internal/node"
 	"github.com/contactstore/contactstore/internal/ops"
+	"github.com/contactstore/contactstore/store"
+	"github.com/contactstore/contactstore/wire"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
@@ -53,7 +56,14 @@ type Instance struct {
 	Node       *node.Node
 	HTTPAddr   string
 	web        *ops.Server
+	// clock is how far this node's wall clock is shifted from real time
+	// (nanoseconds): ShiftClock moves it, running or not, so tests run a
+	// node days later or with a wrong clock without waiting.
+	clock atomic.Int64
 }
+
+// Now is node i's wall clock.
+func (in *Instance) Now() time.Time { return time.Now().Add(time.Duration(in.clock.Load())) }
 
 // ContactAddr is the node's contact-protocol address.
 func (in *Instance) ContactAddr() string { return in.contact }
@@ -166,6 +176,8 @@ func (h *Harness) start(in *Instance) {
 	cfg.Sync.LocalIP = net.ParseIP(in.IP)
 	cfg.Sync.AllowPeer = func(_ string, remote net.Addr) bool { return !h.net.Blocked(in.IP, hostOf(remote.String())) }
 	cfg.Store.SyncInterval = 20 * time.Millisecond
+	cfg.Store.Now = in.Now
+	cfg.Sync.SyncTimeout = 3 * time.Second
 	cfg.Server.MaxConnRate = 0 // benchmarks open thousands of connections from one address
 	if h.opts.Tune != nil {
 		h.opts.Tune(in.Index, &cfg)
@@ -259,6 +271,46 @@ func (h *Harness) Partition(groups ...[]int) {
 				h.net.set(nodes[a].IP, nodes[b].IP, true)
 			}
 		}
+	}
+}
+
+// ShiftClock moves node i's wall clock by d (and keeps it there across
+// restarts).
+func (h *Harness) ShiftClock(i int, d time.Duration) { h.Node(i).clock.Add(int64(d)) }
+
+// ShiftClocks moves every node's wall clock by d: the whole cluster, days
+// later.
+func (h *Harness) ShiftClocks(d time.Duration) {
+	for _, in := range h.Nodes() {
+		in.clock.Add(int64(d))
+	}
+}
+
+// Advance moves every node's clock forward by d the way time passes: in
+// steps of at most a day, each followed by a wait for every running node
+// in contact with a serving peer to refresh its mark (a healthy member's
+// mark follows the clock within a heartbeat or two). A node cut off from
+// every serving peer cannot refresh it, and goes stale as it should.
+func (h *Harness) Advance(d time.Duration) {
+	h.t.Helper()
+	for d > 0 {
+		step := min(d, 24*time.Hour)
+		h.ShiftClocks(step)
+		d -= step
+		h.WaitFor(20*time.Second, "marks to follow the clock", func() bool {
+			for _, in := range h.Running() {
+				n := in.Node
+				if n.Sync == nil || store.StampOf(in.Now())-n.Store.Mark() < 3600 {
+					continue
+				}
+				for _, p := range n.Sync.Peers() {
+					if p.OutboundUp && p.InboundUp && p.LastHealth == wire.HealthServing {
+						return false // in contact, and its mark has not caught up yet
+					}
+				}
+			}
+			return true
+		})
 	}
 }
 

@@ -53,6 +53,12 @@ type options struct {
 	clientAuth  string
 	maxContacts int
 	connRate    float64
+	maxAhead    time.Duration
+	syncTimeout time.Duration
+	clockOffset time.Duration
+	cacheSize   int64
+	memtable    int64
+	logRetain   int
 }
 
 // Command returns the contact-server command.
@@ -85,7 +91,13 @@ func Command() *cobra.Command {
 	f.Float64Var(&o.connRate, "max-conn-rate", 2000, "most new connections per second from one address (0: no cap)")
 	f.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
-	f.DurationVar(&o.grace, "tombstone-grace", 7*24*time.Hour, "how long delete markers are kept")
+	f.DurationVar(&o.grace, "tombstone-grace", 7*24*time.Hour, "how long delete markers are kept; a member out of contact with every serving peer longer than this refills before it serves again")
+	f.DurationVar(&o.maxAhead, "max-clock-ahead", time.Minute, "no clock or stamp heard moves this server's clock further than this past its wall clock; peers beyond it are reported")
+	f.DurationVar(&o.syncTimeout, "sync-timeout", 30*time.Second, "longest wait for peers at start: a member whose seeds never answer then serves its own data, alone")
+	f.DurationVar(&o.clockOffset, "clock-offset", 0, "testing: shift this server's wall clock by this much (e.g. 720h to run it 30 days later, -1h behind)")
+	f.Int64Var(&o.cacheSize, "cache-size", 128<<20, "bytes of pebble's block cache")
+	f.Int64Var(&o.memtable, "memtable-size", 32<<20, "bytes of pebble's memtable (two may be in memory at once)")
+	f.IntVar(&o.logRetain, "log-retain", 8<<20, "most changes kept in the change log for peers that fall behind (beyond it they get a full transfer)")
 	f.StringVar(&o.gossip, "gossip", ":7946", "memberlist bind address (empty: run alone, no cluster)")
 	f.StringVar(&o.advertise, "advertise", "", "address other members reach this one at (host[:port]; default: picked by memberlist)")
 	f.StringSliceVar(&o.join, "join", nil, "members to join, HOST[:PORT] (repeatable or comma-separated; names are resolved)")
@@ -129,6 +141,16 @@ func run(o options) error {
 	cfg.Store.Fsync = store.FsyncMode(o.fsync)
 	cfg.Store.TombstoneGrace = o.grace
 	cfg.Store.MaxContactsPerBook = o.maxContacts
+	cfg.Store.MaxClockAhead = o.maxAhead
+	cfg.Store.CacheSize = o.cacheSize
+	cfg.Store.MemTableSize = uint64(max(o.memtable, 0))
+	cfg.Store.LogRetain = o.logRetain
+	if o.clockOffset != 0 {
+		off := o.clockOffset
+		cfg.Store.Now = func() time.Time { return time.Now().Add(off) }
+		log.Warn("wall clock shifted for testing (--clock-offset)", "offset", off)
+	}
+	cfg.Sync.SyncTimeout = o.syncTimeout
 	cfg.Server.MaxConnRate = o.connRate
 	cfg.Gossip.BindAddr = o.gossip
 	cfg.Gossip.AdvertiseAddr = o.advertise
