@@ -5,12 +5,15 @@ import (
 )
 
 // antiEntropyLoop publishes this server's digest and health through
-// membership and pulls from a peer whose digest has differed for
-// AntiEntropyRounds comparisons while neither digest moved (no changes in
-// flight). Digests are compared only at equal cutoffs (the same expiry
-// point), so tombstones expiring never look like a difference. A pull
-// that does not end the difference backs off, doubling, up to 64
-// intervals.
+// membership and repairs a difference that replication does not explain.
+// A peer's digest must have differed from ours for AntiEntropyRounds
+// comparisons while neither moved, at equal cutoffs (the same expiry
+// point, so tombstones expiring never look like a difference), with the
+// peer's feed of our log confirmed up to our head (it is not still
+// receiving our changes). Then we first take a catch-up barrier from it
+// (everything it had logged reaches us); only if the difference survives
+// that do we pull its whole state. A pull that does not end the
+// difference backs off, doubling, up to 64 intervals.
 func (m *Manager) antiEntropyLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.AntiEntropyInterval)
@@ -58,14 +61,43 @@ func (m *Manager) antiEntropyRound(last uint64) uint64 {
 		default:
 			p.diffRounds++
 		}
-		var pull *peerConn
-		if p.diffRounds >= m.cfg.AntiEntropyRounds && now.After(p.aeWaitUntil) && p.out != nil {
-			pull = p.out
-			p.diffRounds = 0
-			p.aeBackoff = min(max(1, 2*p.aeBackoff), 64)
-			p.aeWaitUntil = now.Add(time.Duration(p.aeBackoff) * m.cfg.AntiEntropyInterval)
+		if p.diffRounds == 0 {
+			p.diffSince = time.Time{}
+		} else if p.diffSince.IsZero() {
+			p.diffSince = now
+		}
+		if p.diffRounds > 0 && p.in != nil && !p.in.confirmedAll(m.st.Head()) {
+			p.diffRounds = 0 // it is still receiving our changes: the difference is expected
+		}
+		var pull, catchUp *peerConn
+		if p.diffRounds >= m.cfg.AntiEntropyRounds && now.After(p.aeWaitUntil) && p.out != nil && !p.catchUpBusy {
+			if p.catchUpDone.Before(p.diffSince) {
+				catchUp, p.catchUpBusy = p.out, true
+			} else {
+				pull = p.out
+				p.diffRounds = 0
+				p.aeBackoff = min(max(1, 2*p.aeBackoff), 64)
+				p.aeWaitUntil = now.Add(time.Duration(p.aeBackoff) * m.cfg.AntiEntropyInterval)
+			}
 		}
 		m.mu.Unlock()
+		if catchUp != nil {
+			name := mem.Name
+			r := catchUp.requestPull(pullCatchUp, "anti-entropy: digests differ")
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				err := r.wait(m.ctx)
+				m.mu.Lock()
+				if q := m.peers[name]; q != nil {
+					q.catchUpBusy = false
+					if err == nil {
+						q.catchUpDone = time.Now()
+					}
+				}
+				m.mu.Unlock()
+			}()
+		}
 		if pull != nil {
 			m.stats.AntiEntropyPulls.Add(1)
 			m.log.Info("state digest differs from peer's and is not changing: pulling", "peer", mem.Name,

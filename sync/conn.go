@@ -66,7 +66,10 @@ type peerConn struct {
 	answered uint64 // UpdateClocks received: answers to our HeartBeats
 	pulls    []*pullReq
 	hbNow    bool // send a HeartBeat at once (leaving)
-	wake     chan struct{}
+	// askPending: an AskForUpdate is queued or being served; another one
+	// merges into it.
+	askPending bool
+	wake       chan struct{}
 
 	// published by the owner for barriers and status.
 	pubMu       gosync.Mutex
@@ -156,8 +159,14 @@ func (c *peerConn) post(ev inEvent) error {
 	if len(c.events) >= maxInbox {
 		return errControlFlood
 	}
-	if ev.ask && len(c.events) > 0 && c.events[len(c.events)-1].ask {
-		return nil // asked again before the last ask was served: one transfer serves both
+	if ev.ask {
+		if c.askPending {
+			// Asked again while a transfer is queued or running: one
+			// transfer serves both (on a feed, the log after the snapshot
+			// carries whatever came since). At most one per connection.
+			return nil
+		}
+		c.askPending = true
 	}
 	c.events = append(c.events, ev)
 	c.signal()
@@ -318,3 +327,11 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 // silence is how long a peer connection may stay without a byte before it
 // is closed: three heartbeat intervals.
 func (m *Manager) silence() time.Duration { return 3 * m.cfg.HeartbeatInterval }
+
+// confirmedAll reports whether this feed has confirmed every change up to
+// head.
+func (c *peerConn) confirmedAll(head store.Pos) bool {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	return geq(c.confirmed, head)
+}

@@ -47,6 +47,9 @@ type peer struct {
 	lastDigest  uint64
 	aeBackoff   int
 	aeWaitUntil time.Time
+	diffSince   time.Time // when the current difference was first seen
+	catchUpDone time.Time // when a catch-up barrier from it last completed
+	catchUpBusy bool
 
 	// clock reports
 	aheadBy       uint32
@@ -415,14 +418,19 @@ func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader
 		refuse("not allowed")
 		return
 	}
-	reply, _ := wire.AppendHelloReply(nil, []byte(m.cfg.Name))
-	_ = conn.SetWriteDeadline(time.Now().Add(m.cfg.DialTimeout))
-	if _, err := conn.Write(reply); err != nil {
-		return
-	}
+	// The feed is attached, and its starting position taken, before the
+	// peer learns it is accepted: every change committed after the peer
+	// has the reply is after that position, and is fed.
 	c := newPeerConn(m, name, mem.Meta.StoreID, inbound, conn,
 		bufio.NewReaderSize(&silenceReader{r: br, conn: conn, silence: m.silence()}, peerReadBuffer))
 	if !m.attach(c) {
+		return
+	}
+	reply, _ := wire.AppendHelloReply(nil, []byte(m.cfg.Name))
+	_ = conn.SetWriteDeadline(time.Now().Add(m.cfg.DialTimeout))
+	if _, err := conn.Write(reply); err != nil {
+		c.close()
+		m.detach(c)
 		return
 	}
 	c.pubMu.Lock()
@@ -472,6 +480,7 @@ func (m *Manager) attach(c *peerConn) bool {
 	if c.dir == inbound {
 		old, p.in = p.in, c
 		m.startFeedLocked(c)
+		m.stats.FeedsAttached.Add(1)
 	} else {
 		old, p.out = p.out, c
 	}

@@ -178,7 +178,7 @@ func (o *owner) waitingForSlot() bool {
 // step does everything the connection can do now without waiting, and
 // reports whether more is left (a feed not yet at the head).
 func (o *owner) step() (bool, error) {
-	c, m := o.c, o.c.m
+	c := o.c
 	c.inMu.Lock()
 	o.events = append(o.events, c.events...)
 	c.events = c.events[:0]
@@ -217,34 +217,17 @@ func (o *owner) step() (bool, error) {
 			o.snapOwed = false
 		}
 	}
-	// Control events, in arrival order: an AskForUpdate is served before
-	// the HeartBeats that came after it are answered.
-	for !o.snapOwed && len(o.events) > 0 {
-		ev := o.events[0]
-		if ev.ask {
-			done, err := o.serveSnapshot("asked (AskForUpdate)", true)
-			if err != nil {
-				return false, err
-			}
-			if !done {
-				break
-			}
-			o.events = o.events[1:]
-			continue
-		}
-		if c.isFeed() && !geq(o.cursor, ev.head) {
-			break // answered once the feed has sent what the log held when it arrived
-		}
-		o.frame = wire.AppendUpdateClock(o.frame[:0], m.st.Clock())
-		if _, err := o.bw.Write(o.frame); err != nil {
-			return false, err
-		}
-		o.events = o.events[1:]
+	if err := o.handleEvents(); err != nil {
+		return false, err
 	}
 	more := false
 	if c.isFeed() && !o.snapOwed {
 		var err error
 		if more, err = o.feed(); err != nil {
+			return false, err
+		}
+		// What the feed just sent may be what a HeartBeat waited for.
+		if err := o.handleEvents(); err != nil {
 			return false, err
 		}
 	}
@@ -261,6 +244,40 @@ func (o *owner) step() (bool, error) {
 		o.saveCursor(false)
 	}
 	return more, nil
+}
+
+// handleEvents handles control events, in arrival order: an AskForUpdate
+// is served before the HeartBeats that came after it are answered, and on
+// a feed a HeartBeat is answered once the feed has sent what the log held
+// when it arrived.
+func (o *owner) handleEvents() error {
+	c, m := o.c, o.c.m
+	for !o.snapOwed && len(o.events) > 0 {
+		ev := o.events[0]
+		if ev.ask {
+			done, err := o.serveSnapshot("asked (AskForUpdate)", true)
+			if err != nil {
+				return err
+			}
+			if !done {
+				return nil
+			}
+			c.inMu.Lock()
+			c.askPending = false
+			c.inMu.Unlock()
+			o.events = o.events[1:]
+			continue
+		}
+		if c.isFeed() && !geq(o.cursor, ev.head) {
+			return nil
+		}
+		o.frame = wire.AppendUpdateClock(o.frame[:0], m.st.Clock())
+		if _, err := o.bw.Write(o.frame); err != nil {
+			return err
+		}
+		o.events = o.events[1:]
+	}
+	return nil
 }
 
 // writeHB sends a HeartBeat with Clock 0 and records what its answer will

@@ -26,6 +26,7 @@ type Stats struct {
 	PullBytesRx        atomic.Uint64
 	AntiEntropyPulls   atomic.Uint64
 	RefillDropped      atomic.Uint64 // entries a refill dropped: the cluster had deleted them
+	FeedsAttached      atomic.Uint64 // feed connections (peers' dials) taken on: a reconnect counts again
 	PeersRefused       atomic.Uint64
 	SilentClosed       atomic.Uint64 // peer connections closed after three heartbeat intervals without a byte
 	BarrierTimeouts    atomic.Uint64 // ListAll acknowledgements that did not wait for every peer

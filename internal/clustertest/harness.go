@@ -314,6 +314,12 @@ func (h *Harness) Advance(d time.Duration) {
 	}
 }
 
+// Throttle makes node i read what node j feeds it at most bytesPerSec
+// (0 lifts the limit).
+func (h *Harness) Throttle(i, j int, bytesPerSec int) {
+	h.net.Throttle(h.Node(i).IP, h.Node(j).IP, bytesPerSec)
+}
+
 // Heal restores all traffic.
 func (h *Harness) Heal() { h.net.healAll() }
 

@@ -17,9 +17,32 @@ import (
 type Network struct {
 	mu      gosync.RWMutex
 	blocked map[[2]string]bool
+	// slow limits what the node at the first IP reads from the second on
+	// peer connections it dialed, in bytes per second.
+	slow map[[2]string]int
 }
 
-func newNetwork() *Network { return &Network{blocked: map[[2]string]bool{}} }
+func newNetwork() *Network {
+	return &Network{blocked: map[[2]string]bool{}, slow: map[[2]string]int{}}
+}
+
+// Throttle makes the node at ip a read what it dialed to b at most
+// bytesPerSec (0 lifts the limit): a peer that cannot keep up.
+func (n *Network) Throttle(a, b string, bytesPerSec int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if bytesPerSec <= 0 {
+		delete(n.slow, [2]string{a, b})
+	} else {
+		n.slow[[2]string{a, b}] = bytesPerSec
+	}
+}
+
+func (n *Network) rate(a, b string) int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.slow[[2]string{a, b}]
+}
 
 // Blocked reports whether traffic between IPs a and b is cut.
 func (n *Network) Blocked(a, b string) bool {
@@ -84,6 +107,11 @@ func (c *cutConn) Read(p []byte) (int, error) {
 	if c.n.Blocked(c.a, c.b) {
 		_ = c.Conn.Close()
 		return 0, errCut
+	}
+	if r := c.n.rate(c.a, c.b); r > 0 {
+		// Read at most a tenth of a second's worth, and take that long.
+		p = p[:min(len(p), max(1, r/10))]
+		time.Sleep(time.Duration(len(p)) * time.Second / time.Duration(r))
 	}
 	k, err := c.Conn.Read(p)
 	if err == nil && c.n.Blocked(c.a, c.b) {

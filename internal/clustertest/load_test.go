@@ -1,0 +1,108 @@
+package clustertest
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contactstore/contactstore/internal/node"
+	"github.com/stretchr/testify/require"
+)
+
+// Replication under load (issue 11): a peer that falls behind catches up
+// from the change log on the same connection, never by a disconnect or a
+// full transfer; a full transfer under continuous load finishes.
+
+// A peer that reads its feed slower than clients write falls far behind,
+// and catches up from the log (read back from disk: the in-memory tail is
+// tiny here) with no disconnect and no full transfer, while clients are
+// not slowed.
+func TestSlowPeerCatchesUpFromTheLog(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 220, Tune: func(i int, c *node.Config) { c.Store.TailBytes = 64 << 10 }})
+	h.WaitConverged(20 * time.Second)
+	n0 := h.Node(0).Node
+	feeds, transfers := n0.Sync.Stats().FeedsAttached.Load(), n0.Sync.Stats().TransfersStarted.Load()
+	h.Throttle(1, 0, 4<<20) // node 1 reads node 0's feed at 4 MiB/s
+	c := h.Client(0, "kai")
+	const n = 20000 // 10.7 MB of feed
+	start := time.Now()
+	for i := range n {
+		require.NoError(t, c.Update(fmt.Sprintf("c%05d", i), "85999999999"))
+	}
+	_, err := c.List()
+	require.NoError(t, err)
+	t.Logf("%d client updates took %v with a slow peer", n, time.Since(start))
+	var maxLag uint64
+	h.WaitFor(30*time.Second, "node 1 to catch up", func() bool {
+		for _, p := range n0.Sync.Peers() {
+			maxLag = max(maxLag, p.LagChanges)
+		}
+		return len(h.List(1, "kai")) == n
+	})
+	t.Logf("largest lag seen: %d changes", maxLag)
+	require.Greater(t, maxLag, uint64(n/4), "node 1 fell behind")
+	h.Throttle(1, 0, 0)
+	h.WaitConverged(20 * time.Second)
+	s := n0.Sync.Stats()
+	require.Equal(t, feeds, s.FeedsAttached.Load(), "no disconnect")
+	require.Equal(t, transfers, s.TransfersStarted.Load(), "no full transfer")
+	require.NotZero(t, s.CatchUpBytesTx.Load(), "fed from further back in the log")
+}
+
+// A member joining while a client writes continuously takes one full
+// transfer, which finishes, then catches up from the log and serves.
+func TestTransferUnderContinuousLoadCompletes(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 230})
+	h.WaitConverged(20 * time.Second)
+	pre := h.Client(0, "lou")
+	for i := range 20000 {
+		require.NoError(t, pre.Update(fmt.Sprintf("pre-%05d", i), "1"))
+	}
+	_, err := pre.List()
+	require.NoError(t, err)
+	h.WaitConverged(20 * time.Second)
+
+	var stop atomic.Bool
+	written := make(chan int)
+	loadErr := make(chan error, 1)
+	go func() {
+		c := h.Client(1, "load")
+		i := 0
+		var err error
+		for !stop.Load() && err == nil {
+			if err = c.Update(fmt.Sprintf("l%07d", i), "2"); err == nil {
+				if i++; i%1000 == 0 {
+					_, err = c.List()
+				}
+			}
+		}
+		if err == nil {
+			_, err = c.List()
+		}
+		loadErr <- err
+		written <- i
+	}()
+	time.Sleep(200 * time.Millisecond) // the load is under way
+	var before [2]uint64
+	for i := range 2 {
+		before[i] = h.Node(i).Node.Sync.Stats().TransfersStarted.Load()
+	}
+	j := h.Add()
+	h.WaitFor(30*time.Second, "the new member to serve", func() bool { return j.Node != nil && j.Node.Ready() })
+	stop.Store(true)
+	require.NoError(t, <-loadErr, "the load ran the whole time")
+	n := <-written
+	h.WaitConverged(30 * time.Second)
+	started, aborted := uint64(0), uint64(0)
+	for i := range 2 {
+		s := h.Node(i).Node.Sync.Stats()
+		started += s.TransfersStarted.Load() - before[i]
+		aborted += s.TransfersAborted.Load()
+	}
+	require.Equal(t, uint64(1), started, "one full transfer for the new member")
+	require.Zero(t, aborted)
+	require.Len(t, h.List(2, "lou"), 20000)
+	require.Len(t, h.List(2, "load"), n)
+	t.Logf("%d changes written during the join", n)
+}
