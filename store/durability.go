@@ -135,11 +135,20 @@ func (p privateFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ..
 
 func (p privateFS) Lock(name string) (io.Closer, error) {
 	c, err := p.FS.Lock(name)
-	if err == nil {
-		_ = os.Chmod(name, 0o600)
+	if err != nil {
+		// Another process holds it (EAGAIN), or this one does (pebble keeps
+		// a registry of its own locks): either way the dir is in use.
+		return nil, &lockError{err: err}
 	}
-	return c, err
+	_ = os.Chmod(name, 0o600)
+	return c, nil
 }
+
+// lockError is a failure to lock the data dir.
+type lockError struct{ err error }
+
+func (e *lockError) Error() string { return "lock: " + e.err.Error() }
+func (e *lockError) Unwrap() error { return e.err }
 
 func (p privateFS) MkdirAll(dir string, _ os.FileMode) error { return p.FS.MkdirAll(dir, 0o700) }
 

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -148,8 +146,9 @@ func (s *Store) openDB() (*pebble.DB, error) {
 	}
 	db, err := pebble.Open(s.cfg.Dir, opts)
 	if err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held") {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, s.cfg.Dir)
+		var le *lockError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("%w: %s (%v)", ErrLocked, s.cfg.Dir, le.err)
 		}
 		return nil, fmt.Errorf("open data dir %s: %w", s.cfg.Dir, err)
 	}
