@@ -36,6 +36,11 @@ func (m *Manager) Barrier(ctx context.Context, pos store.Pos) bool {
 			names = append(names, name)
 		}
 	}
+	for name, at := range m.gone {
+		if _, ok := m.peers[name]; !ok && now.Sub(at) < m.cfg.FeedGrace {
+			names = append(names, name)
+		}
+	}
 	m.mu.Unlock()
 	all := true
 	for _, name := range names {
@@ -61,11 +66,13 @@ func (m *Manager) waitConfirmed(ctx context.Context, peer string, pos store.Pos)
 		var goneAt time.Time
 		if p != nil {
 			c, goneAt = p.in, p.feedGoneAt
-		}
-		m.mu.Unlock()
-		if p == nil {
+		} else if at, ok := m.gone[peer]; ok {
+			goneAt = at // declared dead: maybe killed and coming straight back
+		} else {
+			m.mu.Unlock()
 			return true // no longer a member: nothing to wait for
 		}
+		m.mu.Unlock()
 		if c == nil {
 			if time.Since(goneAt) >= m.cfg.FeedGrace {
 				return false

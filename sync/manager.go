@@ -70,6 +70,10 @@ type Manager struct {
 	mu      gosync.Mutex
 	peers   map[string]*peer
 	peersCh chan struct{} // closed and replaced whenever a connection attaches or detaches
+	// gone records when a peer was dropped (memberlist said it died or
+	// left): a client acknowledgement still waits FeedGrace for a member
+	// that was killed and is coming straight back.
+	gone map[string]time.Time
 
 	changesMu gosync.Mutex
 	changes   map[string]*atomic.Uint64 // changes received from each peer, ever
@@ -111,6 +115,7 @@ func New(cfg Config, st *store.Store, cl Cluster) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{}, peersCh: make(chan struct{}),
+		gone: map[string]time.Time{},
 		changes: map[string]*atomic.Uint64{}, transfers: make(chan struct{}, cfg.MaxTransfers),
 		readyCh: make(chan struct{}), healthCh: make(chan struct{}, 1), cursorSeen: map[string]time.Time{},
 		ctx: ctx, cancel: cancel}
@@ -259,7 +264,13 @@ func (m *Manager) reconcile() {
 			p.cancel()
 			toClose = append(toClose, p.out, p.in)
 			delete(m.peers, name)
+			m.gone[name] = time.Now()
 			m.log.Info("member gone: dropping its peer connections", "member", name)
+		}
+	}
+	for name, at := range m.gone {
+		if _, ok := m.peers[name]; ok || time.Since(at) > m.cfg.FeedGrace {
+			delete(m.gone, name)
 		}
 	}
 	m.mu.Unlock()
@@ -640,4 +651,12 @@ func (m *Manager) Abort() {
 		}
 		m.wg.Wait()
 	})
+}
+
+// isFeedOf reports whether c is its peer's current feed.
+func (m *Manager) isFeedOf(c *peerConn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[c.peer]
+	return p != nil && p.in == c
 }

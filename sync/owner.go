@@ -462,6 +462,9 @@ func (o *owner) saveCursor(now bool) {
 	if confirmed == o.savedPos || (!now && time.Since(o.lastSave) < m.cfg.CursorSaveInterval) {
 		return
 	}
+	if !m.isFeedOf(c) {
+		return // replaced by a newer connection of the peer, which owns the cursor now
+	}
 	if err := m.st.SaveCursor(c.peer, store.Cursor{StoreID: c.storeID, Pos: confirmed}); err != nil {
 		m.log.Debug("saving a peer's log position failed", "peer", c.peer, "error", err)
 		return
