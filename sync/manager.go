@@ -115,7 +115,7 @@ func New(cfg Config, st *store.Store, cl Cluster) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{}, peersCh: make(chan struct{}),
-		gone: map[string]time.Time{},
+		gone:    map[string]time.Time{},
 		changes: map[string]*atomic.Uint64{}, transfers: make(chan struct{}, cfg.MaxTransfers),
 		readyCh: make(chan struct{}), healthCh: make(chan struct{}, 1), cursorSeen: map[string]time.Time{},
 		ctx: ctx, cancel: cancel}
