@@ -178,7 +178,8 @@ func (h *Harness) start(in *Instance) {
 	cfg.Store.SyncInterval = 20 * time.Millisecond
 	cfg.Store.Now = in.Now
 	cfg.Sync.SyncTimeout = 3 * time.Second
-	cfg.Server.MaxConnRate = 0 // benchmarks open thousands of connections from one address
+	// Benchmarks open thousands of connections from one address.
+	cfg.Server.MaxConnRate, cfg.Server.MaxConnsPerAddr = 0, 0
 	if h.opts.Tune != nil {
 		h.opts.Tune(in.Index, &cfg)
 	}

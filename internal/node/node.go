@@ -170,6 +170,7 @@ func Start(cfg Config) (*Node, error) {
 		n.stopServerAndStore(context.Background())
 		return nil, err
 	}
+	srv.SetIsMember(memberIP(mem, cfg.Name))
 	srv.SetPeerHandler(mgr)
 	srv.SetReplicator(mgr)
 	n.Members, n.Sync = mem, mgr
@@ -254,4 +255,18 @@ func isLocalIP(ip net.IP) bool {
 		}
 	}
 	return false
+}
+
+// memberIP reports whether an address is a live member's (gossip or
+// contact address; this node's own excluded): the server admits such
+// connections from its peer reserve when the client share is full.
+func memberIP(mem *membership.Membership, self string) func(net.IP) bool {
+	return func(ip net.IP) bool {
+		for _, m := range mem.Members() {
+			if m.Name != self && m.Alive() && (m.IP.Equal(ip) || net.ParseIP(m.Meta.ContactHost).Equal(ip)) {
+				return true
+			}
+		}
+		return false
+	}
 }

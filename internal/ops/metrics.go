@@ -74,6 +74,8 @@ var (
 	dConnsActive   = desc("contact_connections_active", "Open connections (clients and peers).")
 	dConnsAccepted = desc("contact_connections_accepted_total", "Connections accepted.")
 	dConnsRefused  = desc("contact_connections_refused_total", "Connections closed at once, by reason.", "reason")
+	dConnSlots     = desc("contact_connection_slots", "Connection slots in use: the client share (clients, of which handshaking), the peer reserve, and probation.", "pool")
+	dConnsReserved = desc("contact_connections_reserved_total", "Connections admitted from the peer reserve because the client share refused them.")
 	dIdleClosed    = desc("contact_connections_idle_closed_total", "Connections closed by the idle timeout.")
 	dPeerUp        = desc("contact_peer_connection_up", "Whether the peer connection is up, by peer and direction.", "peer", "direction")
 	dPeerLag       = desc("contact_peer_lag_changes", "Changes of this server's log the peer's feed has not confirmed.", "peer")
@@ -114,7 +116,7 @@ var (
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
-		dConnsAccepted, dConnsRefused, dIdleClosed, dPeerUp, dPeerLag, dPeerLagSec, dPeerBytes, dPeerOffset, dPeerChanges,
+		dConnsAccepted, dConnsRefused, dConnSlots, dConnsReserved, dIdleClosed, dPeerUp, dPeerLag, dPeerLagSec, dPeerBytes, dPeerOffset, dPeerChanges,
 		dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes, dPulls, dRxEntries, dRxBytes, dAntiEntropy,
 		dTransfersRun, dFeedBytes, dExpiredSkip, dClockAhead, dRefillDropped, dMark, dStale, dCutoff, dLogHead,
 		dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest, dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
@@ -139,8 +141,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dConnsActive, float64(sc.Active.Load()))
 	counter(dConnsAccepted, sc.Accepted.Load())
-	counter(dConnsRefused, sc.RefusedLimit.Load(), "max_conns")
-	counter(dConnsRefused, sc.RefusedRate.Load(), "conn_rate")
+	for reason, v := range sc.Refused() {
+		counter(dConnsRefused, v, reason)
+	}
+	slots := n.Server.Slots()
+	gauge(dConnSlots, float64(slots.Clients), "clients")
+	gauge(dConnSlots, float64(slots.Handshakes), "handshaking")
+	gauge(dConnSlots, float64(slots.Reserve), "peer_reserve")
+	gauge(dConnSlots, float64(slots.Probation), "probation")
+	counter(dConnsReserved, sc.Reserved.Load())
 	counter(dIdleClosed, sc.IdleClosed.Load())
 	st := n.Store.Stats()
 	gauge(dLive, float64(st.Live))

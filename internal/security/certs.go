@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -47,18 +48,13 @@ func serial() *big.Int {
 	return n
 }
 
-// Issue makes a certificate for name (its CN and first DNS SAN), valid for
-// validity, usable as both TLS server and client (peers are both). hosts
-// become extra SANs (IP addresses as IP SANs).
-func (ca *CA) Issue(name string, hosts []string, validity time.Duration) (tls.Certificate, []byte, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, nil, err
-	}
+// IssueMember makes a member's certificate for the server called name (its
+// CN and first DNS SAN; OU MemberOU), valid for validity, usable as both
+// TLS server and client (peers are both). hosts become extra SANs (IP
+// addresses as IP SANs): the names clients dial the server by.
+func (ca *CA) IssueMember(name string, hosts []string, validity time.Duration) (tls.Certificate, []byte, []byte, error) {
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validity),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
+		Subject:     pkix.Name{CommonName: name, OrganizationalUnit: []string{MemberOU}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:    []string{name},
 	}
@@ -69,6 +65,33 @@ func (ca *CA) Issue(name string, hosts []string, validity time.Duration) (tls.Ce
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
+	return ca.issue(tmpl, validity)
+}
+
+// IssueUser makes a user's certificate for user (its CN; OU UserOU),
+// valid for validity, usable only as a TLS client: it names no host and
+// cannot authenticate a server.
+func (ca *CA) IssueUser(user string, validity time.Duration) (tls.Certificate, []byte, []byte, error) {
+	return ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: user, OrganizationalUnit: []string{UserOU}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, validity)
+}
+
+// Issue signs tmpl as it is, with a fresh key, serial and validity: for
+// tests that need a certificate of no role (or of a forged one).
+func (ca *CA) Issue(tmpl *x509.Certificate, validity time.Duration) (tls.Certificate, []byte, []byte, error) {
+	return ca.issue(tmpl, validity)
+}
+
+func (ca *CA) issue(tmpl *x509.Certificate, validity time.Duration) (tls.Certificate, []byte, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(validity)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
 		return tls.Certificate{}, nil, nil, err
@@ -96,11 +119,17 @@ func (ca *CA) Pool() *x509.CertPool {
 }
 
 // WriteTestPKI writes ca.pem and, for every server and user name,
-// NAME.pem and NAME-key.pem into dir (created if missing). Server
-// certificates also carry hosts as SANs. Keys are written 0600.
+// NAME.pem and NAME-key.pem into dir (created if missing): member
+// certificates for servers (with hosts as extra SANs), user certificates
+// for users. A name may not be both. Keys are written 0600.
 func WriteTestPKI(dir string, servers, users, hosts []string, validity time.Duration) error {
 	if len(servers)+len(users) == 0 {
 		return errors.New("name at least one server or user")
+	}
+	for _, u := range users {
+		if slices.Contains(servers, u) {
+			return fmt.Errorf("%q is named both as a server and as a user: a certificate has one role", u)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -112,11 +141,17 @@ func WriteTestPKI(dir string, servers, users, hosts []string, validity time.Dura
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.PEM(), 0o644); err != nil {
 		return err
 	}
-	issue := func(name string, hosts []string) error {
+	issue := func(name string, member bool) error {
 		if name == "" || name == "ca" || filepath.Base(name) != name {
 			return fmt.Errorf("%q cannot name a certificate file", name)
 		}
-		_, cert, key, err := ca.Issue(name, hosts, validity)
+		var cert, key []byte
+		var err error
+		if member {
+			_, cert, key, err = ca.IssueMember(name, hosts, validity)
+		} else {
+			_, cert, key, err = ca.IssueUser(name, validity)
+		}
 		if err != nil {
 			return err
 		}
@@ -126,12 +161,12 @@ func WriteTestPKI(dir string, servers, users, hosts []string, validity time.Dura
 		return os.WriteFile(filepath.Join(dir, name+"-key.pem"), key, 0o600)
 	}
 	for _, s := range servers {
-		if err := issue(s, hosts); err != nil {
+		if err := issue(s, true); err != nil {
 			return err
 		}
 	}
 	for _, u := range users {
-		if err := issue(u, nil); err != nil {
+		if err := issue(u, false); err != nil {
 			return err
 		}
 	}

@@ -43,22 +43,42 @@ func LoadCA(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// aeadSuites are the TLS 1.2 cipher suites every configuration allows:
+// ECDHE key exchange with an AEAD cipher only (no CBC, no SHA-1 MACs, no
+// RSA key exchange). TLS 1.3's suites are all AEAD and not configurable.
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// base is what every TLS configuration here starts from: TLS 1.2 or
+// later, AEAD suites only.
+func base() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: slices.Clone(aeadSuites)}
+}
+
 // ServerConfig is the contact port's TLS: this server's certificate, and
 // client certificates verified against the CA whenever one is presented
 // (peers always present theirs; clients must when requireClient is set).
+// Which role a verified certificate has is checked at the hello
+// (CheckMember, CheckUser), where the hello says what it wants to be.
 func ServerConfig(cert tls.Certificate, ca *x509.CertPool, requireClient bool) *tls.Config {
-	auth := tls.VerifyClientCertIfGiven
+	c := base()
+	c.Certificates, c.ClientCAs, c.ClientAuth = []tls.Certificate{cert}, ca, tls.VerifyClientCertIfGiven
 	if requireClient {
-		auth = tls.RequireAndVerifyClientCert
+		c.ClientAuth = tls.RequireAndVerifyClientCert
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca, ClientAuth: auth, MinVersion: tls.VersionTLS12}
+	return c
 }
 
 // DialConfig is the TLS a peer or a client dials with: it verifies the
-// server against the CA (ServerName must then be set per connection) and
-// presents cert, if any.
+// server against the CA (ServerName must then be set per connection),
+// requires the server's certificate to be a member's (VerifyMemberServer:
+// a user's certificate never serves), and presents cert, if any.
 func DialConfig(cert *tls.Certificate, ca *x509.CertPool) *tls.Config {
-	c := &tls.Config{RootCAs: ca, MinVersion: tls.VersionTLS12}
+	c := base()
+	c.RootCAs, c.VerifyConnection = ca, VerifyMemberServer
 	if cert != nil {
 		c.Certificates = []tls.Certificate{*cert}
 	}

@@ -39,9 +39,25 @@ type Config struct {
 	// after its last traffic. A live but quiet client answers the probes
 	// from its kernel and is kept.
 	KeepAlive time.Duration
-	// MaxConns is the most connections served at once; more are closed at
-	// once.
+	// MaxConns is the client share: the most connections served at once
+	// (clients, and peers while there is room); more are closed at once,
+	// except a member's, which PeerReserve takes (admission.go).
 	MaxConns int
+	// MaxConnsPerAddr caps the client share's connections from one source
+	// address, whatever stage they are in, so that one address cannot hold
+	// the slots everyone shares. 0: no cap.
+	MaxConnsPerAddr int
+	// MaxHandshakes caps the client share's connections still in their
+	// handshake (TLS handshake and hello, each bounded by HandshakeTimeout),
+	// so that sockets that never speak cannot crowd out clients that do.
+	// 0: no cap.
+	MaxHandshakes int
+	// PeerReserve is how many more connections, beyond MaxConns, are kept
+	// for members: a connection the client share refuses is admitted from
+	// the reserve when its source address is a live member's (SetIsMember)
+	// or, with TLS, when it presents a member's certificate; it must then
+	// say role Server. 0: no reserve.
+	PeerReserve int
 	// ReplicaAckTimeout bounds how long a ListAll reply waits, after the
 	// local fsync, for the connected peers to confirm they have applied
 	// the connection's changes.
@@ -56,10 +72,12 @@ type Config struct {
 	// even if more input is buffered.
 	MaxBatch int
 	// TLS, if set, wraps the contact port: peers must then present a
-	// certificate from the CA naming the server their hello names.
+	// member's certificate from the CA naming the server their hello names
+	// (security.CheckMember), and no client opens a book with a member's
+	// certificate.
 	TLS *tls.Config
-	// ClientCertNames makes a client present a certificate from the CA
-	// whose name equals the user in its hello (--tls-client-auth verify).
+	// ClientCertNames makes a client present a user's certificate from the
+	// CA whose CN equals the user in its hello (--tls-client-auth verify).
 	ClientCertNames bool
 	// Logger receives all logs; nil discards them.
 	Logger hclog.Logger
@@ -79,6 +97,9 @@ func DefaultConfig(name string) Config {
 		WriteTimeout:      30 * time.Second,
 		KeepAlive:         30 * time.Second,
 		MaxConns:          10_000,
+		MaxConnsPerAddr:   512,
+		MaxHandshakes:     1024,
+		PeerReserve:       128,
 		MaxBatch:          4096,
 		ReplicaAckTimeout: 500 * time.Millisecond,
 		SyncWaitTimeout:   30 * time.Second,
@@ -102,6 +123,8 @@ func (c Config) Validate() error {
 		return errors.New("TCP keepalive period must be positive")
 	case c.MaxConns <= 0:
 		return errors.New("max conns must be positive")
+	case c.MaxConnsPerAddr < 0 || c.MaxHandshakes < 0 || c.PeerReserve < 0:
+		return errors.New("max conns per address, max handshakes and the peer reserve must not be negative (0 turns them off)")
 	case c.MaxBatch <= 0:
 		return errors.New("max batch must be positive")
 	case c.MaxConnRate < 0:

@@ -19,13 +19,14 @@ import (
 
 // startServer starts a server on 127.0.0.1:0 in front of a fresh store;
 // both stop when the test ends (the server first, as internal/node does).
-func startServer(t testing.TB, mod func(*Config)) *Server {
+// hooks run before Serve (SetPeerHandler, SetIsMember, ...).
+func startServer(t testing.TB, mod func(*Config), hooks ...func(*Server)) *Server {
 	t.Helper()
-	return startServerWith(t, store.DefaultConfig(t.TempDir()), mod)
+	return startServerWith(t, store.DefaultConfig(t.TempDir()), mod, hooks...)
 }
 
 // startServerWith is startServer on a store opened with sc.
-func startServerWith(t testing.TB, sc store.Config, mod func(*Config)) *Server {
+func startServerWith(t testing.TB, sc store.Config, mod func(*Config), hooks ...func(*Server)) *Server {
 	t.Helper()
 	cfg := DefaultConfig("test")
 	cfg.ListenAddr = "127.0.0.1:0"
@@ -38,6 +39,9 @@ func startServerWith(t testing.TB, sc store.Config, mod func(*Config)) *Server {
 	t.Cleanup(func() { require.NoError(t, st.Close()) })
 	s, err := New(cfg, st)
 	require.NoError(t, err)
+	for _, h := range hooks {
+		h(s)
+	}
 	s.Serve()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -56,14 +56,17 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	conns    map[net.Conn]bool // true once the hello says role Server
+	conns    map[net.Conn]*connState
+	adm      admission
 	shutting bool
 	stopping atomic.Bool    // shutting, for connReader to read without mu
 	wg       sync.WaitGroup // accept loop and connection goroutines
 
 	shutdownOnce sync.Once
 
-	rate *connRate // nil: no per-address limit
+	rate     *connRate // nil: no per-address limit
+	refusals refusalLog
+	isMember func(net.IP) bool // nil: no address is a member's
 }
 
 // New binds the listener in front of st; Serve starts accepting. st must
@@ -101,7 +104,8 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	return &Server{rate: rate,
 		cfg: cfg, log: log, store: st, ln: ln,
 		ctx: ctx, cancel: cancel,
-		conns: make(map[net.Conn]bool),
+		conns: make(map[net.Conn]*connState),
+		adm:   admission{perAddr: map[string]int{}},
 	}, nil
 }
 
@@ -114,6 +118,12 @@ func (s *Server) SetPeerHandler(h PeerHandler) { s.peers = h }
 // stamp changes against a state it has not pulled yet). Call before
 // Serve.
 func (s *Server) SetReplicator(r Replicator) { s.repl = r }
+
+// SetIsMember installs the test of whether an IP address is a live
+// member's: a connection from one is admitted from the peer reserve when
+// the client share is full (admission.go). It must be quick and must not
+// call the server. Call before Serve.
+func (s *Server) SetIsMember(f func(ip net.IP) bool) { s.isMember = f }
 
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
@@ -160,44 +170,32 @@ func (s *Server) acceptLoop() {
 				continue
 			}
 		}
-		if !s.track(conn) {
+		st, reason := s.admit(conn)
+		if st == nil {
+			if reason != "" { // counted before the close, which the other end may see at once
+				s.refuse(conn.RemoteAddr().String(), reason, "accept")
+			}
 			_ = conn.Close()
 			continue
 		}
 		s.Counters.Accepted.Add(1)
-		go s.serveConn(conn)
+		go s.serveConn(conn, st)
 	}
-}
-
-// track registers conn unless the server is shutting down or full; a
-// tracked connection holds a wg slot until untrack.
-func (s *Server) track(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutting {
-		return false
-	}
-	if len(s.conns) >= s.cfg.MaxConns {
-		s.Counters.RefusedLimit.Add(1)
-		s.log.Debug("connection refused: max conns reached", "remote", conn.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
-		return false
-	}
-	s.conns[conn] = false
-	s.Counters.Active.Add(1)
-	s.wg.Add(1)
-	return true
 }
 
 func (s *Server) untrack(conn net.Conn) {
 	_ = conn.Close()
 	s.mu.Lock()
+	if st := s.conns[conn]; st != nil {
+		s.releaseLocked(st)
+	}
 	delete(s.conns, conn)
 	s.mu.Unlock()
 	s.Counters.Active.Add(-1)
 	s.wg.Done()
 }
 
-func (s *Server) serveConn(conn net.Conn) {
+func (s *Server) serveConn(conn net.Conn, st *connState) {
 	defer s.untrack(conn)
 	// The handshake deadline bounds the TLS handshake and the hello
 	// together; connReader re-arms it before every read of the hello and
@@ -211,6 +209,10 @@ func (s *Server) serveConn(conn net.Conn) {
 			s.log.Warn("closing connection: TLS handshake failed", "remote", conn.RemoteAddr().String(), "error", err)
 			return
 		}
+		if st.pool == poolProbation && !s.passProbation(st, tc) {
+			s.refuse(conn.RemoteAddr().String(), st.refusal, "TLS handshake: no member certificate for the peer reserve")
+			return
+		}
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	cr := &connReader{conn: conn, stopping: &s.stopping, stage: stageHandshake, handshakeBy: handshakeBy}
@@ -221,6 +223,11 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.connError(conn, "hello", "", err)
 		return
 	}
+	s.endHandshake(st)
+	if st.pool != poolClients && hello.Role != wire.RoleServer {
+		s.refuse(conn.RemoteAddr().String(), st.refusal, "hello: a client on a peer-reserve slot")
+		return
+	}
 	if hello.Role == wire.RoleServer {
 		cr.stage = stagePeer // sync arms its own deadline before every read
 		_ = conn.SetReadDeadline(time.Time{})
@@ -228,15 +235,11 @@ func (s *Server) serveConn(conn net.Conn) {
 		cr.stage, cr.idle = stageClient, s.cfg.IdleTimeout
 	}
 	name := string(hello.Name)
-	if isTLS && (hello.Role == wire.RoleServer || s.cfg.ClientCertNames) {
-		if err := security.CheckName(tc.ConnectionState(), name); err != nil {
-			reason := "peer_cert_name"
-			if hello.Role == wire.RoleClient {
-				reason = "client_cert_name"
-			}
+	if isTLS {
+		if reason, err := s.checkCert(tc.ConnectionState(), hello.Role, name); err != nil {
 			s.Counters.AddViolation(reason)
-			s.log.Warn("closing connection: certificate does not match the hello", "remote", conn.RemoteAddr().String(),
-				"role", hello.Role.String(), "name", name, "error", err)
+			s.log.Warn("closing connection: certificate does not fit the hello", "remote", conn.RemoteAddr().String(),
+				"role", hello.Role.String(), "name", name, "reason", reason, "error", err)
 			return
 		}
 	}
@@ -245,7 +248,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.serveClient(conn, dec, name)
 	case wire.RoleServer:
 		s.mu.Lock()
-		s.conns[conn] = true
+		st.peer = true
 		s.mu.Unlock()
 		if s.peers == nil {
 			s.log.Warn("closing connection: role Server hello but this server is not in a cluster",
@@ -255,6 +258,31 @@ func (s *Server) serveConn(conn net.Conn) {
 		}
 		s.peers.ServePeer(s.ctx, conn, br, name)
 	}
+}
+
+// checkCert checks the certificate a TLS connection presented against its
+// hello: a role-Server hello needs a member's certificate naming the server
+// in the hello; a client hello never opens a book with a member's
+// certificate, and under ClientCertNames needs a user's certificate naming
+// its user. It returns the violation reason with the error.
+func (s *Server) checkCert(cs tls.ConnectionState, role wire.Role, name string) (string, error) {
+	var err error
+	prefix := "client"
+	switch {
+	case role == wire.RoleServer:
+		prefix, err = "peer", security.CheckMember(cs, name)
+	case security.PresentsMember(cs):
+		err = fmt.Errorf("%w: a member's certificate never opens a book", security.ErrCertRole)
+	case s.cfg.ClientCertNames:
+		err = security.CheckUser(cs, name)
+	}
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.Is(err, security.ErrCertRole):
+		return prefix + "_cert_role", err
+	}
+	return prefix + "_cert_name", err
 }
 
 // connError logs why a connection ended, at a level fitting the reason,
@@ -300,8 +328,8 @@ func (s *Server) StopClients(ctx context.Context) {
 	s.mu.Lock()
 	s.shutting = true
 	s.stopping.Store(true) // before the deadlines below: see connReader
-	for c, peer := range s.conns {
-		if !peer {
+	for c, st := range s.conns {
+		if !st.peer {
 			_ = c.SetReadDeadline(time.Now()) // unblock reads; buffered frames are still processed
 		}
 	}
@@ -320,8 +348,8 @@ func (s *Server) clientConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, peer := range s.conns {
-		if !peer {
+	for _, st := range s.conns {
+		if !st.peer {
 			n++
 		}
 	}

@@ -157,6 +157,7 @@ func TestThousandIdleConnectionsDoNotStarveClients(t *testing.T) {
 		// (2 s rather than the default 10 s keeps the fast suite fast).
 		c.HandshakeTimeout = 2 * time.Second
 		c.IdleTimeout = 2 * time.Second
+		c.MaxConnsPerAddr = 0 // one test address plays a thousand idle clients
 	})
 	conns := make([]net.Conn, 0, 1000)
 	for range 1000 {
@@ -198,7 +199,7 @@ func TestRoleServerRefusedWithoutCluster(t *testing.T) {
 }
 
 func TestThousandConcurrentClients(t *testing.T) {
-	s := startServer(t, nil)
+	s := startServer(t, func(c *Config) { c.MaxConnsPerAddr = 0 }) // one test address plays a thousand clients
 	const n = 1000
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -37,6 +37,9 @@ type options struct {
 	idleTimeout time.Duration
 	keepAlive   time.Duration
 	maxConns    int
+	perAddr     int
+	handshakes  int
+	peerReserve int
 	logLevel    string
 	logFormat   string
 	grace       time.Duration
@@ -86,7 +89,10 @@ func Command() *cobra.Command {
 	f.StringVar(&o.fsync, "fsync", "batch", "batch (group commit, durable at every ListAll) or always (fsync every change)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close client connections silent this long after their hello (0: never; dead clients are found by TCP keepalive)")
 	f.DurationVar(&o.keepAlive, "tcp-keepalive", 30*time.Second, "TCP keepalive period of accepted connections: a connection whose other end answers none of 4 probes is closed")
-	f.IntVar(&o.maxConns, "max-conns", 10_000, "most connections served at once")
+	f.IntVar(&o.maxConns, "max-conns", 10_000, "most connections served at once (clients, and peers while there is room)")
+	f.IntVar(&o.perAddr, "max-conns-per-addr", 512, "most open connections from one source address, in any stage (0: no cap); members' connections past it use the peer reserve")
+	f.IntVar(&o.handshakes, "max-handshakes", 1024, "most connections still in their TLS handshake or hello at once (0: no cap)")
+	f.IntVar(&o.peerReserve, "peer-reserve", 128, "connections kept beyond --max-conns for members (a member's address, or with TLS a member's certificate), so a client flood never stops replication")
 	f.IntVar(&o.maxContacts, "max-contacts", 100_000, "most live contacts in one book; an Update past it closes the connection (0: no cap)")
 	f.Float64Var(&o.connRate, "max-conn-rate", 2000, "most new connections per second from one address (0: no cap)")
 	f.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
@@ -133,6 +139,9 @@ func run(o options) error {
 	cfg.Server.IdleTimeout = o.idleTimeout
 	cfg.Server.KeepAlive = o.keepAlive
 	cfg.Server.MaxConns = o.maxConns
+	cfg.Server.MaxConnsPerAddr = o.perAddr
+	cfg.Server.MaxHandshakes = o.handshakes
+	cfg.Server.PeerReserve = o.peerReserve
 	dir := o.dataDir
 	if dir == "" {
 		dir = filepath.Join("data", o.name)
