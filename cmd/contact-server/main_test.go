@@ -58,7 +58,13 @@ func command(args ...string) *exec.Cmd {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: command(args...), listening: make(chan string, 1), exited: make(chan struct{})}
+	return startProc(t, &proc{cmd: command(args...)})
+}
+
+// startProc starts p.cmd (set up by the caller: environment, ...).
+func startProc(t *testing.T, p *proc) *proc {
+	t.Helper()
+	p.listening, p.exited = make(chan string, 1), make(chan struct{})
 	r, err := p.cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, p.cmd.Start())

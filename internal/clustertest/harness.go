@@ -199,7 +199,9 @@ func (h *Harness) start(in *Instance) {
 		if err := metrics.Attach(n); err != nil {
 			h.t.Fatalf("%s: metrics: %v", in.Name, err)
 		}
-		if in.web, err = ops.Start(addr, n, metrics, h.logger(in.Name+".http")); err != nil {
+		hc := ops.DefaultConfig(addr)
+		hc.Logger = h.logger(in.Name + ".http")
+		if in.web, err = ops.Start(hc, n, metrics); err != nil {
 			h.t.Fatalf("%s: http: %v", in.Name, err)
 		}
 		in.HTTPAddr = in.web.Addr()

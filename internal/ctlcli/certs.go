@@ -18,9 +18,11 @@ func certsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Make a CA and certificates for a test cluster (servers and users)",
-		Long: "certs writes DIR/ca.pem and, per name, DIR/NAME.pem and DIR/NAME-key.pem. A server's certificate\n" +
-			"names the server (CN and DNS SAN) plus every --hosts entry, and serves both as TLS server and peer client.\n" +
-			"A user's certificate names the user, for servers started with --tls-client-auth verify.",
+		Long: "certs writes DIR/ca.pem and, per name, DIR/NAME.pem and DIR/NAME-key.pem (keys 0600).\n" +
+			"A server's is a member certificate: OU contact-server, the server's name (CN and DNS SAN) plus every\n" +
+			"--hosts entry, usable as TLS server and as peer client. A user's is a user certificate: OU contact-user,\n" +
+			"the user as CN, client use only, for servers started with --tls-client-auth verify. The two never stand\n" +
+			"in for each other: a member's certificate opens no book, a user's never acts as a peer or a server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := security.WriteTestPKI(dir, servers, users, hosts, validity); err != nil {

@@ -29,6 +29,7 @@ type globals struct {
 	timeout    time.Duration
 	tls        security.TLSFiles
 	serverName string
+	tlsConfig  *tls.Config // from the --tls-* flags; nil without --tls-ca
 	dialer     func(ctx context.Context, addr string) (net.Conn, error)
 	stdout     io.Writer
 	stderr     io.Writer
@@ -42,8 +43,9 @@ func (g *globals) clientOptions() client.Options {
 	return opts
 }
 
-// setupTLS builds the TLS dialer from --tls-ca (needed), --tls-cert and
-// --tls-key (needed when servers verify clients).
+// setupTLS builds the TLS configuration from --tls-ca (needed), --tls-cert
+// and --tls-key (needed when servers verify clients), and the contact
+// port's dialer from it. The servers must present members' certificates.
 func (g *globals) setupTLS() error {
 	if !g.tls.Enabled() {
 		return nil
@@ -63,7 +65,8 @@ func (g *globals) setupTLS() error {
 		}
 		cert = &c
 	}
-	g.dialer = client.TLSDialer(security.DialConfig(cert, pool), g.serverName)
+	g.tlsConfig = security.DialConfig(cert, pool)
+	g.dialer = client.TLSDialer(g.tlsConfig, g.serverName)
 	return nil
 }
 
@@ -106,8 +109,8 @@ func Command() *cobra.Command {
 	pf.StringSliceVar(&g.servers, "server", []string{"127.0.0.1:9000"}, "HOST:PORT[,HOST:PORT...] servers, tried in order")
 	pf.StringVar(&g.user, "user", "", "whose contact book to use (default $USER; --user \"\" is the empty user name, a book like any other)")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "per-operation timeout")
-	pf.StringVar(&g.tls.CA, "tls-ca", "", "PEM CA to verify servers with (enables TLS)")
-	pf.StringVar(&g.tls.Cert, "tls-cert", "", "PEM client certificate naming --user (servers with --tls-client-auth verify)")
+	pf.StringVar(&g.tls.CA, "tls-ca", "", "PEM CA to verify servers with (enables TLS, on the contact port and on --http addresses without a scheme)")
+	pf.StringVar(&g.tls.Cert, "tls-cert", "", "PEM user certificate naming --user (servers with --tls-client-auth verify; also shown to --http endpoints with --http-client-auth verify)")
 	pf.StringVar(&g.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
 	pf.StringVar(&g.serverName, "tls-server-name", "", "name the server certificates must carry (default: the host of each --server)")
 	root.AddCommand(putCmd(g), delCmd(g), listCmd(g), importCmd(g), exportCmd(g), benchCmd(g),

@@ -17,24 +17,11 @@ import (
 )
 
 // fetchStatus reads /v1/status from the first reachable --http address.
-func fetchStatus(ctx context.Context, addrs []string, timeout time.Duration) (opsapi.Status, error) {
+func (g *globals) fetchStatus(ctx context.Context, addrs []string) (opsapi.Status, error) {
 	var errs []string
-	client := &http.Client{Timeout: timeout}
 	for _, a := range addrs {
-		url := "http://" + strings.TrimPrefix(a, "http://") + "/v1/status"
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		res, err := client.Do(req)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
 		var st opsapi.Status
-		err = json.NewDecoder(res.Body).Decode(&st)
-		res.Body.Close()
-		if err == nil && res.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s: %s", url, res.Status)
-		}
-		if err != nil {
+		if _, err := g.getJSON(ctx, a, "/v1/status", &st); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
@@ -55,6 +42,9 @@ func printStatus(w io.Writer, st opsapi.Status, withSummary bool) {
 		}
 		if st.StaleData {
 			fmt.Fprintf(w, "stale data: last in contact with a serving peer %s\n", st.Mark)
+		}
+		if !st.Secure && st.SecurityMissing != nil { // nil: a server too old to say
+			fmt.Fprintf(w, "NOT SECURE: missing %s (README: Securing a cluster)\n", strings.Join(st.SecurityMissing, ", "))
 		}
 		fmt.Fprintln(w)
 	}
@@ -99,8 +89,11 @@ type statusFlags struct {
 	interval time.Duration
 }
 
+// httpFlagHelp says how an --http address picks HTTP or HTTPS.
+const httpFlagHelp = "; https://HOST:PORT speaks TLS, http://HOST:PORT plain HTTP, and a bare HOST:PORT TLS exactly when --tls-ca is given"
+
 func (f *statusFlags) bind(cmd *cobra.Command, withInterval bool) {
-	cmd.Flags().StringSliceVar(&f.http, "http", []string{"127.0.0.1:8080"}, "HOST:PORT[,...] of the servers' --http endpoints, tried in order")
+	cmd.Flags().StringSliceVar(&f.http, "http", []string{"127.0.0.1:8080"}, "HOST:PORT[,...] of the servers' --http endpoints, tried in order"+httpFlagHelp)
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
 	if withInterval {
 		cmd.Flags().DurationVar(&f.interval, "interval", time.Second, "refresh interval")
@@ -116,7 +109,7 @@ func statusCmd(g *globals, membersOnly bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			st, err := fetchStatus(context.Background(), f.http, g.timeout)
+			st, err := g.fetchStatus(context.Background(), f.http)
 			if err != nil {
 				return err
 			}
@@ -144,7 +137,7 @@ func watchCmd(g *globals) *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			for {
-				st, err := fetchStatus(ctx, f.http, g.timeout)
+				st, err := g.fetchStatus(ctx, f.http)
 				fmt.Fprint(g.stdout, "\033[H\033[2J") // home, clear
 				if err != nil {
 					fmt.Fprintf(g.stdout, "%s  %v\n", time.Now().Format("15:04:05"), err)
@@ -171,21 +164,18 @@ func healthCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "health", Short: "Exit 0 if the server at --http is ready (serving), 1 otherwise", Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			client := &http.Client{Timeout: g.timeout}
-			res, err := client.Get("http://" + strings.TrimPrefix(addr, "http://") + "/readyz")
-			if err != nil {
+			var body struct{ Status string }
+			code, err := g.getJSON(context.Background(), addr, "/readyz", &body)
+			if err != nil && code != http.StatusServiceUnavailable {
 				return err
 			}
-			defer res.Body.Close()
-			var body struct{ Status string }
-			_ = json.NewDecoder(res.Body).Decode(&body)
-			if res.StatusCode != http.StatusOK {
+			if code != http.StatusOK {
 				return fmt.Errorf("not ready: %s", body.Status)
 			}
 			fmt.Fprintln(g.stdout, body.Status)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "http", "127.0.0.1:8080", "HOST:PORT of the server's --http endpoint")
+	cmd.Flags().StringVar(&addr, "http", "127.0.0.1:8080", "HOST:PORT of the server's --http endpoint"+httpFlagHelp)
 	return cmd
 }

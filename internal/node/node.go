@@ -221,6 +221,9 @@ func (n *Node) Kill() {
 	_ = n.stopServerAndStore(ctx)
 }
 
+// Config returns the configuration the node runs with (names filled in).
+func (n *Node) Config() Config { return n.cfg }
+
 // Ready reports whether the node serves with a complete initial sync (and
 // its clock agrees with its peers').
 func (n *Node) Ready() bool { return n.Sync == nil || n.Sync.Ready() }

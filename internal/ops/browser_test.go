@@ -56,6 +56,9 @@ func TestStatusPageInABrowser(t *testing.T) {
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('#members tr[data-health="serving"]').length === 3`,
 		chromedp.WithPollingTimeout(20*time.Second)))
 	require.NoError(t, err, "the page never showed three serving members")
+	banner, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("security").hidden ? "" : document.getElementById("security").textContent`))
+	require.NoError(t, err)
+	require.Contains(t, banner, "NOT SECURE: missing gossip_key, tls, client_auth", "the page must say the default is insecure")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Sleep(1200*time.Millisecond))) // one more refresh fills in change rates
 	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	require.NoError(t, err)

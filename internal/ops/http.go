@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -30,15 +31,33 @@ var (
 
 // Server is the HTTP endpoint of one node.
 type Server struct {
-	ln  net.Listener
-	srv *http.Server
+	ln   net.Listener
+	addr string
+	srv  *http.Server
 }
 
-// Start serves n's endpoints on addr with metrics m (already attached).
-func Start(addr string, n *node.Node, m *Metrics, log hclog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+// Start serves n's endpoints as cfg says, with metrics m (already
+// attached).
+func Start(cfg Config, n *node.Node, m *Metrics) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err) // "http: listen tcp ADDR: bind: address already in use"
+	}
+	bound := ln.Addr()
+	if cfg.MaxConns > 0 {
+		ln = &limitListener{Listener: ln, max: int64(cfg.MaxConns), refused: m.httpRefused.Inc, log: log}
+	}
+	if cfg.TLS != nil {
+		// Go's TLS server answers a plain HTTP request with a 400 saying
+		// the server speaks HTTPS, and serves nothing.
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
@@ -66,16 +85,21 @@ func Start(addr string, n *node.Node, m *Metrics, log hclog.Logger) (*Server, er
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(b)
 	})
-	s := &Server{ln: ln, srv: &http.Server{Handler: mux,
+	s := &Server{ln: ln, addr: bound.String(), srv: &http.Server{Handler: mux,
 		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout,
-		ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}}
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ErrorLog:       log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}}
 	go func() { _ = s.srv.Serve(ln) }()
-	log.Info("http listening", "addr", ln.Addr().String())
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	log.Info("http listening", "addr", s.addr, "scheme", scheme, "max_conns", cfg.MaxConns)
 	return s, nil
 }
 
 // Addr is the bound address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.addr }
 
 // Shutdown stops the server.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +17,7 @@ func TestIdleKeepAliveConnectionIsClosed(t *testing.T) {
 	old := httpIdleTimeout
 	httpIdleTimeout = 200 * time.Millisecond
 	t.Cleanup(func() { httpIdleTimeout = old })
-	s, err := Start("127.0.0.1:0", nil, NewMetrics(), hclog.NewNullLogger())
+	s, err := Start(DefaultConfig("127.0.0.1:0"), nil, NewMetrics())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Shutdown(t.Context()) })
 

@@ -15,8 +15,9 @@ import (
 
 // Metrics is one node's registry.
 type Metrics struct {
-	reg   *prometheus.Registry
-	fsync prometheus.Histogram
+	reg         *prometheus.Registry
+	fsync       prometheus.Histogram
+	httpRefused prometheus.Counter
 }
 
 // NewMetrics returns a registry with the Go runtime and process collectors
@@ -27,7 +28,10 @@ func NewMetrics() *Metrics {
 		Name: "contact_fsync_duration_seconds", Help: "Duration of fsync barriers (ListAll durability, background syncs).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	})
-	m.reg.MustRegister(m.fsync, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.httpRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "contact_http_connections_refused_total", Help: "HTTP connections closed at once because the endpoint's connection cap was reached.",
+	})
+	m.reg.MustRegister(m.fsync, m.httpRefused, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -84,6 +84,14 @@ func TestEndpointsOfALiveCluster(t *testing.T) {
 		}
 	}
 
+	// The harness runs the default: no gossip key, no TLS. Status says so.
+	code, body = get(t, "http://"+addr+"/v1/status")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"secure": false`)
+	var st opsapi.Status
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Equal(t, []string{"gossip_key", "tls", "client_auth"}, st.SecurityMissing)
+
 	code, body = get(t, "http://"+addr+"/")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "<title>contact-server status</title>")

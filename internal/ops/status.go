@@ -8,6 +8,7 @@ import (
 
 	"github.com/contactstore/contactstore/internal/node"
 	"github.com/contactstore/contactstore/internal/opsapi"
+	"github.com/contactstore/contactstore/internal/security"
 	"github.com/contactstore/contactstore/store"
 	"github.com/contactstore/contactstore/wire"
 )
@@ -21,6 +22,17 @@ func healthName(h uint8) string {
 	return wire.Health(h).String()
 }
 
+// Posture is the security posture of a member configured with cfg: what
+// its start warning and /v1/status report.
+func Posture(cfg node.Config) security.Posture {
+	return security.Posture{
+		Clustered:  cfg.Clustered(),
+		GossipKey:  len(cfg.Gossip.Keys) > 0,
+		TLS:        cfg.Server.TLS != nil,
+		ClientAuth: cfg.Server.TLS != nil && cfg.Server.ClientCertNames,
+	}
+}
+
 func status(n *node.Node) opsapi.Status {
 	st := n.Store.Stats()
 	sc := &n.Server.Counters
@@ -32,6 +44,8 @@ func status(n *node.Node) opsapi.Status {
 		NotReadyReason: n.NotReadyReason(), Mark: markTime(n.Store.Mark()), StaleData: n.Store.Stale(),
 		LogHead: st.LogHead,
 	}
+	posture := Posture(n.Config())
+	s.Secure, s.SecurityMissing = posture.Secure(), posture.Missing()
 	if n.Sync == nil {
 		s.Members = []opsapi.Member{{Name: s.Name, Self: true, State: "alive", Health: s.Health, ContactAddr: s.ContactAddr,
 			Digest: s.Digest, InSync: true, HeardSecondsAgo: -1}}

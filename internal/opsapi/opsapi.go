@@ -38,8 +38,14 @@ type Status struct {
 	Mark      string `json:"mark,omitempty"`
 	StaleData bool   `json:"stale_data"`
 	// LogHead counts the changes this server ever logged for its peers.
-	LogHead uint64   `json:"log_head"`
-	Members []Member `json:"members"`
+	LogHead uint64 `json:"log_head"`
+	// Secure is true only when gossip is encrypted with a key (members
+	// that gossip), the contact port speaks TLS, and clients must prove
+	// their user with a certificate. SecurityMissing names what is off:
+	// "gossip_key", "tls", "client_auth" ([] when secure).
+	Secure          bool     `json:"secure"`
+	SecurityMissing []string `json:"security_missing"`
+	Members         []Member `json:"members"`
 }
 
 // Member is one row of /v1/members (and of Status.Members).

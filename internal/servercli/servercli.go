@@ -54,6 +54,7 @@ type options struct {
 	label       string
 	tls         security.TLSFiles
 	clientAuth  string
+	httpAuth    string
 	maxContacts int
 	connRate    float64
 	maxAhead    time.Duration
@@ -109,13 +110,15 @@ func Command() *cobra.Command {
 	f.StringSliceVar(&o.join, "join", nil, "members to join, HOST[:PORT] (repeatable or comma-separated; names are resolved)")
 	f.StringVar(&o.profile, "gossip-profile", "lan", "memberlist timing preset: lan, local or wan")
 	f.DurationVar(&o.rejoin, "rejoin-interval", 30*time.Second, "how often the --join members are joined again (heals partitions)")
-	f.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip (all members need it)")
-	f.StringVar(&o.keyring, "gossip-keyring", "", "file with a JSON array of base64 gossip keys, the first primary (key rotation)")
+	f.StringVar(&o.gossipKey, "gossip-key", "", "base64 of a 16, 24 or 32-byte key that encrypts gossip (all members need it). "+
+		"Give it as CONTACT_GOSSIP_KEY in the environment or in --gossip-keyring: on the command line any local user can read it (ps, /proc)")
+	f.StringVar(&o.keyring, "gossip-keyring", "", "file (mode 0600) with a JSON array of base64 gossip keys, the first primary (key rotation); the way to give keys")
 	f.StringVar(&o.label, "gossip-label", "", "label that keeps clusters sharing a network apart")
-	f.StringVar(&o.tls.Cert, "tls-cert", "", "PEM certificate of this server (its name as CN or DNS SAN); enables TLS on the contact port")
+	f.StringVar(&o.tls.Cert, "tls-cert", "", "PEM member certificate of this server (OU contact-server, its name as DNS SAN; contactctl certs makes them); enables TLS on the contact port and on --http")
 	f.StringVar(&o.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
-	f.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA that issued every member's (and, with verify, every client's) certificate")
-	f.StringVar(&o.clientAuth, "tls-client-auth", "none", "none, or verify: a client must present a certificate from the CA naming its user")
+	f.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA that issued every member's (and, with verify, every user's) certificate")
+	f.StringVar(&o.clientAuth, "tls-client-auth", "none", "none, or verify: a client must present a user's certificate from the CA naming its user")
+	f.StringVar(&o.httpAuth, "http-client-auth", "none", "none, or verify: an HTTP client must present a certificate from the CA (needs TLS)")
 	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "HTTP address for /metrics, /healthz, /readyz, /v1/status, /v1/members and the status page (empty disables)")
 	return cmd
 }
@@ -175,9 +178,13 @@ func run(o options) error {
 		return err
 	}
 	cfg.Gossip.Keys, cfg.Gossip.Label = keys, o.label
-	if o.clientAuth != "none" && o.clientAuth != "verify" {
-		return fmt.Errorf("--tls-client-auth %q is neither none nor verify", o.clientAuth)
+	for _, a := range []struct{ flag, v string }{{"--tls-client-auth", o.clientAuth}, {"--http-client-auth", o.httpAuth}} {
+		if a.v != "none" && a.v != "verify" {
+			return fmt.Errorf("%s %q is neither none nor verify", a.flag, a.v)
+		}
 	}
+	web := ops.DefaultConfig(o.httpAddr)
+	web.Logger = log.Named("http")
 	if o.tls.Enabled() {
 		cert, pool, err := o.tls.Load()
 		if err != nil {
@@ -185,9 +192,12 @@ func run(o options) error {
 		}
 		cfg.Server.TLS = security.ServerConfig(cert, pool, false)
 		cfg.Server.ClientCertNames = o.clientAuth == "verify"
+		// DialConfig checks that every peer dialed presents a member's
+		// certificate (security.VerifyMemberServer); sync clones it.
 		cfg.Sync.TLS = security.DialConfig(&cert, pool)
-	} else if o.clientAuth == "verify" {
-		return fmt.Errorf("--tls-client-auth verify needs --tls-cert, --tls-key and --tls-ca")
+		web.TLS = security.ServerConfig(cert, pool, o.httpAuth == "verify")
+	} else if o.clientAuth == "verify" || o.httpAuth == "verify" {
+		return fmt.Errorf("--tls-client-auth verify and --http-client-auth verify need --tls-cert, --tls-key and --tls-ca")
 	}
 	if !cfg.Clustered() && len(cfg.Gossip.Seeds) > 0 {
 		return fmt.Errorf("--join needs --gossip")
@@ -195,18 +205,26 @@ func run(o options) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if o.httpAddr != "" {
+		if err := web.Validate(); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	metrics := ops.NewMetrics()
 	cfg.Store.OnSync = metrics.ObserveFsync
+	if warning := ops.Posture(cfg).Warning(); warning != "" {
+		log.Warn(warning)
+	}
 	n, err := node.Start(cfg)
 	if err != nil {
 		return err
 	}
-	var web *ops.Server
+	var httpSrv *ops.Server
 	if o.httpAddr != "" {
 		if err := metrics.Attach(n); err == nil {
-			web, err = ops.Start(o.httpAddr, n, metrics, log.Named("http"))
+			httpSrv, err = ops.Start(web, n, metrics)
 		}
 		if err != nil {
 			_ = n.Shutdown(context.Background())
@@ -218,8 +236,8 @@ func run(o options) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
 	err = n.Shutdown(sctx) // /readyz keeps answering 503 "leaving" meanwhile
-	if web != nil {
-		_ = web.Shutdown(sctx)
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(sctx)
 	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
