@@ -54,6 +54,15 @@ image:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/contact-server ./cmd/contactctl
 	docker build -t $(IMAGE) .
 
+# The gossip key docker-compose.yml needs: CONTACT_GOSSIP_KEY in .env
+# (gitignored, mode 0600), 32 random bytes in base64. An existing key is
+# kept: members with different keys cannot talk to each other.
+.PHONY: compose-key
+compose-key:
+	@if grep -qs '^CONTACT_GOSSIP_KEY=' .env; then echo ".env already holds a gossip key; kept"; exit 0; fi; \
+	umask 077; printf 'CONTACT_GOSSIP_KEY=%s\n' "$$(head -c 32 /dev/urandom | base64 -w0)" >> .env && \
+	echo "wrote a gossip key to .env (mode 0600, gitignored); docker compose reads it from there"
+
 # Chaos against the Compose cluster: kill/restart, a cut-off minority, scale 3->6->3.
 chaos-compose: image
 	$(GO) test -tags slow ./internal/composetest -run TestCompose -count=1 -v -timeout 20m

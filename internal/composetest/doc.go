@@ -10,5 +10,7 @@
 // publishes (9001-9003, HTTP 8081-8083), as a user of the Compose file
 // would: those are part of what it tests, so they are fixed rather than
 // picked, and a port already taken fails `docker compose up` with a clear
-// error.
+// error. The Compose file refuses to start without a gossip key (`make
+// compose-key` writes one to .env); the suite passes a fresh one in
+// CONTACT_GOSSIP_KEY and checks that the members report keyed gossip.
 package composetest

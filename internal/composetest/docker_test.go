@@ -4,6 +4,9 @@ package composetest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -78,6 +81,12 @@ func setup(t *testing.T) *env {
 	require.NoError(t, os.WriteFile(filepath.Join(build, "Dockerfile"), df, 0o644))
 	e.docker("build", "-q", "-t", image, build)
 
+	// docker-compose.yml refuses to start without a gossip key (make
+	// compose-key writes one to .env); the test brings its own, so it needs
+	// no file in the checkout. The environment wins over .env.
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	t.Setenv("CONTACT_GOSSIP_KEY", base64.StdEncoding.EncodeToString(key))
 	_, _ = run(e.compose[0], append(e.compose[1:], "down", "-v", "--remove-orphans")...)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -91,7 +100,22 @@ func setup(t *testing.T) *env {
 	e.dc("up", "-d")
 	e.net = e.docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", e.id("contact-server-1"))
 	e.waitReady(e.httpAddrs(), 60*time.Second)
+	e.requireKeyedGossip()
 	return e
+}
+
+// requireKeyedGossip checks that the members run with the gossip key
+// docker-compose.yml passes them (and, as the file says, without TLS).
+func (e *env) requireKeyedGossip() {
+	e.t.Helper()
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + e.httpAddrs()[0] + "/v1/status")
+	require.NoError(e.t, err)
+	defer res.Body.Close()
+	var st struct {
+		Missing []string `json:"security_missing"`
+	}
+	require.NoError(e.t, json.NewDecoder(res.Body).Decode(&st))
+	require.Equal(e.t, []string{"tls", "client_auth"}, st.Missing, "the Compose members must gossip with a key")
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
