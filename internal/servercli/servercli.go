@@ -76,7 +76,10 @@ func Command() *cobra.Command {
 		Use:   "contact-server",
 		Short: "A replicated contact store server speaking the contact protocol",
 		Long: "contact-server serves contact books over the contact protocol (docs/protocol.md).\n" +
-			"Every flag can also be set as CONTACT_<FLAG>, e.g. CONTACT_LISTEN=:9001.",
+			"Every flag can also be set as CONTACT_<FLAG>, e.g. CONTACT_LISTEN=:9001.\n" +
+			"Secrets stay off the command line (any local user can read it): give the gossip key as\n" +
+			"CONTACT_GOSSIP_KEY or in a --gossip-keyring file. Without a gossip key, TLS and\n" +
+			"--tls-client-auth verify the server is open to anyone on the network, and says so at start.",
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return cliutil.BindEnv(cmd.Flags(), "CONTACT_")
