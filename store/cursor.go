@@ -103,7 +103,8 @@ func (s *Store) Cursors() map[string]Cursor {
 }
 
 // TrimLog drops the change log below every saved cursor, and beyond
-// LogRetain changes whatever the cursors say.
+// LogRetain changes whatever the cursors say; a trim that was not below
+// every cursor is recorded as forced.
 func (s *Store) TrimLog() error {
 	cursors := s.Cursors()
 	head := s.Head()
@@ -113,10 +114,14 @@ func (s *Store) TrimLog() error {
 		for _, c := range cursors {
 			upTo = min(upTo, c.Pos[i])
 		}
-		if head[i] > retain {
-			upTo = max(upTo, head[i]-retain)
+		// Trimmed with no peer known, or past a peer's position by the
+		// cap: the refill of a stale store can no longer tell from the log
+		// which of its changes a peer had (stale.go).
+		forced := len(cursors) == 0
+		if head[i] > retain && head[i]-retain > upTo {
+			upTo, forced = head[i]-retain, true
 		}
-		if err := sh.trimLog(upTo); err != nil {
+		if err := sh.trimLog(upTo, forced); err != nil {
 			return err
 		}
 	}

@@ -168,6 +168,19 @@ func (s *Store) HeadAt() (Pos, uint32) {
 	return s.Head(), t
 }
 
+// LogForced returns, per shard, the last sequence trimmed before every
+// peer had confirmed it: up to it, the log does not tell which of this
+// store's changes are on a peer.
+func (s *Store) LogForced() Pos {
+	var p Pos
+	s.pubMu.RLock()
+	for i := range s.pub {
+		p[i] = s.pub[i].forced
+	}
+	s.pubMu.RUnlock()
+	return p
+}
+
 // LogFloor returns, per shard, the last sequence trimmed from the log:
 // positions below it cannot be read any more.
 func (s *Store) LogFloor() Pos {
@@ -281,8 +294,9 @@ func (s *Store) ReadLog(shard int, after uint64, max int, fn func(seq uint64, ch
 }
 
 // trimLog drops the log records of shard whose changes are all at or
-// below upTo, and records the new floor.
-func (sh *shard) trimLog(upTo uint64) error {
+// below upTo, and records the new floor; forced says some peer may not
+// have confirmed them.
+func (sh *shard) trimLog(upTo uint64, forced bool) error {
 	s := sh.s
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -322,5 +336,8 @@ func (sh *shard) trimLog(upTo uint64) error {
 	}
 	_ = sh.pb.DeleteRange(appendLogKey(nil, sh.id, 0), end, nil)
 	st.floor = floor
+	if forced {
+		st.forced = floor
+	}
 	return sh.commit(st)
 }

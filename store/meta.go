@@ -37,9 +37,12 @@ func metaCursorKey(peer string) []byte { return append([]byte("mcursor/"), peer.
 // that shard, so that it always describes exactly the committed entries:
 // a crash at any point leaves a digest that equals a recomputation.
 //
-//	+------------+----------+-----------+-----------+-----------+------------+-------------+
-//	| digest u64 | live u64 | tombs u64 | books u64 | head u64  | floor u64  | swept u32   |
-//	+------------+----------+-----------+-----------+-----------+------------+-------------+
+//	+------------+----------+-----------+-----------+-----------+------------+-------------+-------------+
+//	| digest u64 | live u64 | tombs u64 | books u64 | head u64  | floor u64  | swept u32   | forced u64  |
+//	+------------+----------+-----------+-----------+-----------+------------+-------------+-------------+
+//
+// forced was added after the first v2 release: a 52-byte state reads as
+// forced 0.
 type shardState struct {
 	digest uint64 // sum of entryHash over the shard's entries
 	live   uint64 // live contacts
@@ -48,24 +51,36 @@ type shardState struct {
 	head   uint64 // last change-log sequence written
 	floor  uint64 // change-log sequences up to this one are trimmed
 	swept  uint32 // tombstones stamped below this are gone
+	// forced is the last sequence trimmed before every peer had confirmed
+	// it (the LogRetain cap, or no peer known): below it, the log does not
+	// say which changes are on a peer.
+	forced uint64
 }
 
-const shardStateSize = 6*8 + 4
+const (
+	shardStateSizeV1 = 6*8 + 4
+	shardStateSize   = shardStateSizeV1 + 8
+)
 
 func (s shardState) encode(dst []byte) []byte {
 	for _, v := range []uint64{s.digest, s.live, s.tombs, s.books, s.head, s.floor} {
 		dst = binary.BigEndian.AppendUint64(dst, v)
 	}
-	return binary.BigEndian.AppendUint32(dst, s.swept)
+	dst = binary.BigEndian.AppendUint32(dst, s.swept)
+	return binary.BigEndian.AppendUint64(dst, s.forced)
 }
 
 func decodeShardState(v []byte) (shardState, error) {
-	if len(v) != shardStateSize {
+	if len(v) != shardStateSize && len(v) != shardStateSizeV1 {
 		return shardState{}, fmt.Errorf("%w: shard state of %d bytes", ErrCorrupt, len(v))
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(v[8*i:]) }
-	return shardState{digest: u(0), live: u(1), tombs: u(2), books: u(3), head: u(4), floor: u(5),
-		swept: binary.BigEndian.Uint32(v[48:])}, nil
+	st := shardState{digest: u(0), live: u(1), tombs: u(2), books: u(3), head: u(4), floor: u(5),
+		swept: binary.BigEndian.Uint32(v[48:])}
+	if len(v) == shardStateSize {
+		st.forced = binary.BigEndian.Uint64(v[52:])
+	}
+	return st, nil
 }
 
 // getter is what pebble.DB, pebble.Snapshot and pebble.Batch share.

@@ -27,9 +27,11 @@ import (
 // mark's position), then drops every entry neither recorded. What it
 // changed while cut off is kept, and sent on; what the cluster deleted
 // meanwhile is gone from the peer and is dropped here, whoever it came
-// from. Where the log no longer reaches back to the mark's position (more
-// changes than LogRetain since), an entry stamped above the mark is kept
-// instead. A store with no serving peer to compare with keeps everything.
+// from. Where the log was trimmed past the mark's position before every
+// peer had confirmed it (more changes than LogRetain, or no peer known),
+// an entry stamped above the mark is kept instead; a trim below every
+// peer's cursor needs no such fallback, since every peer had those
+// changes. A store with no serving peer to compare with keeps everything.
 //
 // The refill is crash-safe: its mark is persisted before the transfer
 // starts and cleared only after the drops are committed, so a store that
@@ -251,14 +253,19 @@ func (s *Store) FinishRefill(ctx context.Context) (int, error) {
 // no longer reaches back to pos.
 func (s *Store) seeLocalChangesAfter(pos Pos) ([NumShards]bool, error) {
 	var fallback [NumShards]bool
-	floor, head := s.LogFloor(), s.Head()
+	floor, forced, head := s.LogFloor(), s.LogForced(), s.Head()
 	b := s.db.NewBatch()
 	defer b.Close()
 	var key []byte
 	for sh := range NumShards {
 		from := pos[sh]
+		if forced[sh] > from {
+			fallback[sh] = true // trimmed before a peer had it: unknown
+		}
 		if floor[sh] > from {
-			fallback[sh] = true
+			// Trimmed below every peer's cursor: every peer had those
+			// changes, so the peer's transfer says whether they still
+			// stand; they need no keeping here.
 			from = floor[sh]
 		}
 		for from < head[sh] {

@@ -114,3 +114,39 @@ func TestRefillWithoutTheLogKeepsWhatIsStampedAfterTheMark(t *testing.T) {
 	require.Equal(t, 1, dropped)
 	require.Equal(t, []string{"after=1", "received-after=3"}, names(t, s, "u"))
 }
+
+// A log trimmed below every peer's cursor past the mark's position still
+// lets the refill drop: every peer had those changes, so whether they
+// stand is the peer's transfer's to say. (Falling back to the stamp rule
+// here kept everything received after the mark, and brought back what the
+// cluster deleted meanwhile.)
+func TestRefillDropsOwnChangesEveryPeerHad(t *testing.T) {
+	now := newFakeNow(Epoch.Add(100 * 24 * time.Hour))
+	s := openTest(t, t.TempDir(), func(c *Config) { c.Now = now.Now; c.TombstoneGrace = 7 * 24 * time.Hour })
+	require.NoError(t, s.SaveCursor("peer", Cursor{}))
+	require.NoError(t, s.AdvanceMark(StampOf(now.Now()), s.Head()))
+	now.Add(time.Second)
+	update(t, s, "u", "mine-deleted-meanwhile", "1")
+	apply(t, s, Change{User: []byte("u"), Contact: []byte("received-deleted-meanwhile"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("2")}})
+	require.NoError(t, s.SaveCursor("peer", Cursor{Pos: s.Head()})) // the peer confirmed all
+	require.NoError(t, s.TrimLog())
+	require.Zero(t, s.LogForced(), "trimmed below the cursor: not forced")
+	now.Add(10 * 24 * time.Hour)
+	update(t, s, "u", "written-while-cut-off", "3")
+	require.True(t, s.Stale())
+	_, err := s.BeginRefill()
+	require.NoError(t, err)
+	dropped, err := s.FinishRefill(t.Context()) // the peer's transfer holds neither
+	require.NoError(t, err)
+	require.Equal(t, 2, dropped)
+	require.Equal(t, []string{"written-while-cut-off=3"}, names(t, s, "u"))
+
+	// The LogRetain cap trims past a cursor: that trim is forced.
+	s2 := openTest(t, t.TempDir(), func(c *Config) { c.Now = now.Now; c.LogRetain = NumShards })
+	require.NoError(t, s2.SaveCursor("peer", Cursor{}))
+	for i := range 10 * NumShards {
+		update(t, s2, "u", string(rune('a'+i%26))+string(rune('a'+i/26)), "1")
+	}
+	require.NoError(t, s2.TrimLog())
+	require.NotZero(t, s2.LogForced())
+}

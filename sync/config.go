@@ -92,7 +92,7 @@ func DefaultConfig(name string) Config {
 		AntiEntropyRounds:   2,
 		SyncTimeout:         30 * time.Second,
 		FeedGrace:           3 * time.Second,
-		CursorSaveInterval:  time.Second,
+		CursorSaveInterval:  100 * time.Millisecond,
 		CursorTTL:           time.Hour,
 		MaxClockAhead:       time.Minute,
 		Now:                 time.Now,

@@ -653,10 +653,14 @@ func (m *Manager) Abort() {
 	})
 }
 
-// isFeedOf reports whether c is its peer's current feed.
+// isFeedOf reports whether c is its peer's current feed, or its last one:
+// no newer connection of the peer owns the cursor. A feed whose member was
+// just dropped (the whole cluster stopping) still saves its position, or
+// the next start would resend changes the peer already had, perhaps after
+// their deletes expired.
 func (m *Manager) isFeedOf(c *peerConn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[c.peer]
-	return p != nil && p.in == c
+	return p == nil || p.in == nil || p.in == c
 }
