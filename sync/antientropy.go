@@ -10,7 +10,8 @@ import (
 // comparisons while neither moved, at equal cutoffs (the same expiry
 // point, so tombstones expiring never look like a difference), with the
 // peer's feed of our log confirmed up to our head (it is not still
-// receiving our changes). Then we first take a catch-up barrier from it
+// receiving our changes) and no HeartBeat of ours to it overdue (we are
+// not still receiving its changes). Then we first take a catch-up barrier from it
 // (everything it had logged reaches us); only if the difference survives
 // that do we pull its whole state. A pull that does not end the
 // difference backs off, doubling, up to 64 intervals.
@@ -68,6 +69,12 @@ func (m *Manager) antiEntropyRound(last uint64) uint64 {
 		}
 		if p.diffRounds > 0 && p.in != nil && !p.in.confirmedAll(m.st.Head()) {
 			p.diffRounds = 0 // it is still receiving our changes: the difference is expected
+		}
+		if p.diffRounds > 0 && p.out != nil && p.out.answerOverdue(m.cfg.AntiEntropyInterval) {
+			// We are still receiving its changes (it answers our HeartBeats
+			// only once its feed to us has caught up), however stalled our
+			// applying looks: the difference is expected.
+			p.diffRounds = 0
 		}
 		var pull, catchUp *peerConn
 		if p.diffRounds >= m.cfg.AntiEntropyRounds && now.After(p.aeWaitUntil) && p.out != nil && !p.catchUpBusy {

@@ -81,6 +81,7 @@ type peerConn struct {
 	want        store.Pos // the highest position a barrier waits on
 	syncedAt    time.Time // last confirmation of a position that was our whole log
 	pullState   string
+	hbWaitSince time.Time // the oldest of our HeartBeats awaiting its answer was sent (zero: none)
 
 	// reader side
 	recordSeen atomic.Bool // frames are a refill's transfer: record their keys as held by the peer

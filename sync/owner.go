@@ -198,6 +198,7 @@ func (o *owner) step() (bool, error) {
 		s := o.sent[0]
 		o.sent = o.sent[1:]
 		o.onAnswer(s)
+		o.publishOldestHB()
 	}
 	if o.active == nil && len(o.queued) > 0 {
 		o.active = o.queued[0]
@@ -291,9 +292,32 @@ func (o *owner) writeHB() error {
 		s.caught, s.markAt, s.markPos = geq(o.cursor, head), t, head
 	}
 	o.sent = append(o.sent, s)
+	o.publishOldestHB()
 	o.frame = wire.AppendHeartBeat(o.frame[:0], m.Health(), 0)
 	_, err := o.bw.Write(o.frame)
 	return err
+}
+
+// publishOldestHB publishes when the oldest HeartBeat still awaiting its
+// answer was sent (zero: none).
+func (o *owner) publishOldestHB() {
+	var at time.Time
+	if len(o.sent) > 0 {
+		at = o.sent[0].at
+	}
+	o.c.pubMu.Lock()
+	o.c.hbWaitSince = at
+	o.c.pubMu.Unlock()
+}
+
+// answerOverdue reports whether a HeartBeat we sent on c has waited longer
+// than d for its answer. A peer answers only once its feed to us has
+// caught up with its log, so on our outbound connection this says the
+// peer is still sending us its changes.
+func (c *peerConn) answerOverdue(d time.Duration) bool {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	return !c.hbWaitSince.IsZero() && time.Since(c.hbWaitSince) > d
 }
 
 func (o *owner) onAnswer(s sentHB) {
