@@ -38,6 +38,9 @@ wait_serving() {
   echo "server at $1 did not come up" >&2; exit 1
 }
 
+# cpu_s PID: user+system CPU seconds the process has used (/proc/PID/stat).
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t}' "/proc/$1/stat"; }
+
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 

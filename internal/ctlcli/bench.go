@@ -28,7 +28,7 @@ func benchCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringSliceVar(&servers, "servers", nil, "HOST:PORT[,...] to load (default: --server)")
-	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g), benchReplicationCmd(g))
+	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g), benchReplicationCmd(g), benchOverloadCmd(g))
 	return cmd
 }
 

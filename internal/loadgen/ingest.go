@@ -53,6 +53,8 @@ func DefaultIngestConfig() IngestConfig {
 type IngestResult struct {
 	Updates  uint64        // Updates sent and confirmed by ListAll
 	Elapsed  time.Duration // first byte sent to last ListAll reply read
+	Started  time.Time     // when the first connection began sending
+	SendEnd  time.Time     // when the last connection stopped sending (before its ListAll)
 	Rate     float64       // Updates per second
 	MBPerSec float64       // frame bytes per second
 	Errors   int
@@ -123,6 +125,8 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestResult, error) {
 	var errCount atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
+	var endMu sync.Mutex
+	var sendEnd time.Time
 	start := time.Now()
 	stop := make(chan struct{})
 	if cfg.Progress != nil {
@@ -144,7 +148,13 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := ingestOne(ctx, c, blocks[i], cfg, start, &sent); err != nil {
+			end, err := ingestOne(ctx, c, blocks[i], cfg, start, &sent)
+			endMu.Lock()
+			if end.After(sendEnd) {
+				sendEnd = end
+			}
+			endMu.Unlock()
+			if err != nil {
 				errCount.Add(1)
 				errOnce.Do(func() { firstErr = err })
 			}
@@ -154,7 +164,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestResult, error) {
 	close(stop)
 	el := time.Since(start)
 	n := sent.Load()
-	res := IngestResult{Updates: n, Elapsed: el, Rate: float64(n) / el.Seconds(),
+	res := IngestResult{Updates: n, Elapsed: el, Started: start, SendEnd: sendEnd, Rate: float64(n) / el.Seconds(),
 		MBPerSec: float64(n) * wire.ClientUpdateSize / el.Seconds() / 1e6, Errors: int(errCount.Load())} // Deletes are 20 bytes shorter: MB/s is an upper bound with --delete-ratio
 	return res, firstErr
 }
@@ -173,7 +183,9 @@ func frameEnds(block []byte) []int {
 	return ends
 }
 
-func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestConfig, start time.Time, sent *atomic.Uint64) error {
+// ingestOne sends one connection's share, then confirms it by ListAll. It
+// returns when it stopped sending (before the ListAll).
+func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestConfig, start time.Time, sent *atomic.Uint64) (time.Time, error) {
 	w := c.RawWriter()
 	ends := frameEnds(block)
 	perBlock := len(ends)
@@ -201,7 +213,7 @@ func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestCo
 			from = ends[pos-1]
 		}
 		if _, err := w.Write(block[from:ends[pos+n-1]]); err != nil {
-			return err
+			return time.Now(), err
 		}
 		pos = (pos + n) % perBlock
 		left -= n
@@ -213,8 +225,9 @@ func ingestOne(ctx context.Context, c *client.Client, block []byte, cfg IngestCo
 			}
 		}
 	}
+	end := time.Now()
 	// ListAll: every Update above is applied and durable once it answers.
-	return c.ListFunc(func(_, _ []byte) {})
+	return end, c.ListFunc(func(_, _ []byte) {})
 }
 
 func opts(dial func(ctx context.Context, addr string) (net.Conn, error)) client.Options {
