@@ -56,6 +56,11 @@ func (m *Metrics) Attach(n *node.Node) error {
 		if err == nil {
 			cfg := gometrics.DefaultConfig("contact")
 			cfg.EnableHostname, cfg.EnableRuntimeMetrics = false, false
+			// memberlist's own health gauge would come out as
+			// contact_memberlist_health_score, the name of ours (dMLHealth)
+			// with another help text: the registry then fails every scrape
+			// from memberlist's first change of awareness (any failure) on.
+			cfg.BlockedPrefixes = []string{"contact.memberlist.health.score"}
 			_, err = gometrics.NewGlobal(cfg, sink)
 		}
 	})
