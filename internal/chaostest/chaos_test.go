@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	gosync "sync"
 	"testing"
 	"time"
@@ -162,6 +163,11 @@ func runChaos(t *testing.T, c *cluster, label string, duration time.Duration) {
 		label, faults, writes, acked, reconnects, lost, resurrected, late, converge.Seconds()))
 	if len(bad) > 0 {
 		c.dumpEntries(bad[:min(len(bad), 8)])
+	}
+	for _, s := range c.servers { // the clocks did disagree
+		if b, err := os.ReadFile(s.logPath); err == nil && slices.Contains(s.flags, "--clock-offset") && !slices.Contains(s.flags, "0s") {
+			require.Contains(t, string(b), "wall clock shifted for testing", "%s ran with %v", s.name, s.flags)
+		}
 	}
 	require.Positive(t, faults, "the test injected no fault")
 	require.Positive(t, acked, "no write was acknowledged")

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,8 +25,8 @@ import (
 // find it at the gossip address the others were started with (--join). The
 // ports are not picked by listening and closing (another process could
 // take them in between): they are fixed, on the five addresses
-// 127.0.0.11-15 that nothing else in this repository binds with these
-// ports (the in-process harness uses 127.0.0.20 and up, on ports the kernel
+// 127.0.0.11-15 (the time tests: 127.0.1.x) that nothing else in this
+// repository binds with these ports (the in-process harness uses 127.0.0.20 and up, on ports the kernel
 // picks; the README's demo cluster uses 9000 and 7946). A port held by
 // anything else shows as "address already in use" in that server's log,
 // which the test prints when it fails.
@@ -39,9 +40,17 @@ type server struct {
 	ip      string
 	dataDir string
 	logPath string
-	mu      gosync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once the running process has been reaped
+	// flags are this server's own extra flags (a clock offset), after the
+	// cluster's; httpPort, if set, serves the ops HTTP API on its ip.
+	flags    []string
+	httpPort string
+	httpc    *http.Client // for its ops API, if not the default one
+	// cred, if set, runs the process as another user (so that packet
+	// filter rules can tell its traffic apart; see partition_test.go).
+	cred   *syscall.Credential
+	mu     gosync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the running process has been reaped
 }
 
 func (s *server) addr() string       { return net.JoinHostPort(s.ip, contactPort) }
@@ -87,11 +96,26 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// chaosClockOffsets shift the chaos servers' wall clocks apart by up to a
+// few seconds (PROTOCOL.md: concurrent changes order by wall time; a
+// change made on a member that held the previous one wins whatever the
+// clocks): the chaos runs must pass with clocks that disagree.
+var chaosClockOffsets = []string{"-3s", "2s", "0s", "3s", "-2s"}
+
 func newCluster(t *testing.T, n int) *cluster {
+	c := newClusterOn(t, n, "127.0.0.", 11)
+	for i, s := range c.servers {
+		s.flags = []string{"--clock-offset", chaosClockOffsets[i%len(chaosClockOffsets)]}
+	}
+	return c
+}
+
+// newClusterOn is a cluster of n servers on prefix+first, prefix+first+1...
+func newClusterOn(t *testing.T, n int, prefix string, first int) *cluster {
 	c := &cluster{t: t, bin: buildServer(t)}
 	dir := t.TempDir()
 	for i := range n {
-		s := &server{name: fmt.Sprintf("contact-server-%d", i+1), ip: fmt.Sprintf("127.0.0.%d", 11+i)}
+		s := &server{name: fmt.Sprintf("contact-server-%d", i+1), ip: fmt.Sprintf("%s%d", prefix, first+i)}
 		s.dataDir = filepath.Join(dir, s.name)
 		s.logPath = filepath.Join(dir, s.name+".log")
 		c.servers = append(c.servers, s)
@@ -128,9 +152,14 @@ func (c *cluster) start(s *server) {
 			join = append(join, "--join", o.gossipAddr())
 		}
 	}
+	httpAddr := ""
+	if s.httpPort != "" {
+		httpAddr = net.JoinHostPort(s.ip, s.httpPort)
+	}
 	args := append([]string{"--name", s.name, "--listen", s.addr(), "--gossip", s.gossipAddr(),
-		"--data-dir", s.dataDir, "--gossip-profile", "local", "--rejoin-interval", "2s", "--log-level", "info", "--http", ""}, join...)
+		"--data-dir", s.dataDir, "--gossip-profile", "local", "--rejoin-interval", "2s", "--log-level", "info", "--http", httpAddr}, join...)
 	args = append(args, c.extra...)
+	args = append(args, s.flags...)
 	for i, a := range args { // per-server certificate files
 		args[i] = strings.ReplaceAll(a, "{name}", s.name)
 	}
@@ -138,6 +167,9 @@ func (c *cluster) start(s *server) {
 	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(c.t, err)
 	cmd.Stderr, cmd.Stdout = f, f
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
 	require.NoError(c.t, cmd.Start())
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); _ = f.Close(); close(exited) }()
@@ -160,6 +192,24 @@ func (c *cluster) kill(s *server) bool {
 	}
 	s.cmd = nil
 	return true
+}
+
+// stop ends s with SIGTERM (a clean shutdown) and waits for it.
+func (c *cluster) stop(s *server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		c.t.Errorf("%s did not exit within 30s of SIGTERM; killing it", s.name)
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.exited
+	}
+	s.cmd = nil
 }
 
 func (s *server) running() bool {
