@@ -114,20 +114,15 @@ func installFilter(t *testing.T) {
 	require.NoError(t, heal())
 }
 
-// A member cut off by real packet loss (running, not killed) for longer
-// than a short tombstone grace, while the others delete a contact and
-// expire its tombstone: when the network heals it keeps what it
-// acknowledged while cut off, sends it on, and brings back nothing.
-func TestTimePartitionLongerThanGrace(t *testing.T) {
+// newPartitionCluster starts three servers on 127.0.1.first..first+2,
+// the third running as cutUID (so that cutOff can cut it), with the
+// test's own traffic from clientIP.
+func newPartitionCluster(t *testing.T, first int, flags ...string) *cluster {
 	installFilter(t)
-	c := newTimeCluster(t, 3, 51)
-	s1, s2, s3 := c.servers[0], c.servers[1], c.servers[2]
-	const grace = "10s"
+	c := newTimeCluster(t, 3, first)
 	for _, s := range c.servers {
-		s.setFlags("--tombstone-grace", grace)
+		s.setFlags(flags...)
 	}
-
-	// The test's own traffic comes from clientIP.
 	local := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 2 * time.Second}
 	c.dialer = func(ctx context.Context, addr string) (net.Conn, error) { return local.DialContext(ctx, "tcp", addr) }
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: local.DialContext}}
@@ -135,7 +130,9 @@ func TestTimePartitionLongerThanGrace(t *testing.T) {
 		s.httpc = hc
 	}
 
-	// s3 runs as cutUID: its binary and its data dir must be reachable.
+	// The third runs as cutUID: its binary and its data dir must be
+	// reachable to it.
+	s3 := c.servers[2]
 	require.NoError(t, os.Chmod(filepath.Dir(c.bin), 0o755))
 	dir, err := os.MkdirTemp("", "chaostest-cut-")
 	require.NoError(t, err)
@@ -147,16 +144,21 @@ func TestTimePartitionLongerThanGrace(t *testing.T) {
 
 	c.startAll(c.servers...)
 	c.waitServing(60 * time.Second)
+	return c
+}
+
+// A member cut off by real packet loss (running, not killed) for longer
+// than a short tombstone grace, while the others delete a contact and
+// expire its tombstone: when the network heals it keeps what it
+// acknowledged while cut off, sends it on, and brings back nothing.
+func TestTimePartitionLongerThanGrace(t *testing.T) {
+	c := newPartitionCluster(t, 51, "--tombstone-grace", "10s")
+	s1, s2, s3 := c.servers[0], c.servers[1], c.servers[2]
 	c.put(s1, "cy", "x", "1")
 	c.put(s2, "cy", "y", "2")
 	c.waitBooks(c.servers, "cy", map[string]string{"x": "1", "y": "2"}, 60*time.Second)
 
-	// Every member's data is confirmed on a serving peer (its mark is set)
-	// before the cut: that is the member the rule is about. (A member cut
-	// off before its first mark is another case; see the report.)
-	for _, s := range c.servers {
-		waitStatus(t, s, 60*time.Second, "a mark", func(st opsapi.Status) bool { return st.Mark != "" })
-	}
+	c.waitMarks(c.servers...)
 	require.NoError(t, cutOff(s3.ip))
 	t.Log("cut off", s3.name)
 	noPeerUp := func(st opsapi.Status, peers ...string) bool {

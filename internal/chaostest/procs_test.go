@@ -124,6 +124,13 @@ func newClusterOn(t *testing.T, n int, prefix string, first int) *cluster {
 		for _, s := range c.servers {
 			c.kill(s)
 		}
+		if dir := os.Getenv("CHAOS_LOG_DIR"); dir != "" && t.Failed() { // whole logs, kept
+			for _, s := range c.servers {
+				if b, err := os.ReadFile(s.logPath); err == nil {
+					_ = os.WriteFile(filepath.Join(dir, t.Name()+"-"+s.name+".log"), b, 0o644)
+				}
+			}
+		}
 		if t.Failed() || os.Getenv("CHAOS_LOGS") != "" {
 			for _, s := range c.servers {
 				if b, err := os.ReadFile(s.logPath); err == nil {

@@ -53,6 +53,7 @@ func TestTimeWholeClusterRestarted30DaysLater(t *testing.T) {
 	for user, book := range want {
 		c.waitBooks(c.servers, user, book, 60*time.Second)
 	}
+	c.waitMarks(c.servers...)
 
 	for _, s := range c.servers {
 		c.stop(s)
@@ -101,6 +102,7 @@ func TestTimeMemberAwayLongerThanGraceWithALoneStart(t *testing.T) {
 	c.put(s1, "bo", "gone-1", "2")
 	c.put(s2, "bo", "gone-2", "3")
 	c.waitBooks(c.servers, "bo", map[string]string{"keep": "1", "gone-1": "2", "gone-2": "3"}, 60*time.Second)
+	c.waitMarks(c.servers...)
 
 	c.stop(s3)
 	c.del(s1, "bo", "gone-1")

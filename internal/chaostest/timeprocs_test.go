@@ -199,6 +199,17 @@ func (s *server) logSince(off int64) string {
 	return string(b[off:])
 }
 
+// waitMarks waits until each of servers has a mark: its changes were
+// confirmed on a serving peer, so "out of contact" (PROTOCOL.md) counts
+// from then. A member cut off before its first mark is a case apart
+// (see TestTimePartitionBeforeFirstMark).
+func (c *cluster) waitMarks(servers ...*server) {
+	c.t.Helper()
+	for _, s := range servers {
+		waitStatus(c.t, s, 60*time.Second, "a mark", func(st opsapi.Status) bool { return st.Mark != "" })
+	}
+}
+
 func (c *cluster) startAll(servers ...*server) {
 	for _, s := range servers {
 		c.start(s)
