@@ -37,7 +37,7 @@ bench-ingest:
 	bench/ingest.sh
 
 bench-memory:
-	bench/memory.sh
+	bench/scale.sh 1000000
 
 clean:
 	rm -rf bin data plot

@@ -1,6 +1,7 @@
 // Package main is bench/plot: it draws the benchmark PNGs of docs/benchmarks.md from the JSON
 // that `contactctl bench ... --json` prints: ingest throughput against the
-// number of connections, and the write-to-visible latency distribution.
+// number of connections, the write-to-visible latency distribution, and
+// per-member costs against the member count (bench/members.sh).
 // bench/plots.sh runs it; it is a development tool, not a shipped binary,
 // and must not measure anything itself.
 package main
@@ -23,15 +24,21 @@ import (
 func main() {
 	throughput := flag.String("throughput", "", "JSON lines of `contactctl bench ingest --json` runs")
 	latency := flag.String("latency", "", "JSON of one `contactctl bench replication --json` run")
+	members := flag.String("members", "", "JSON lines of bench/members.sh (one per cluster size)")
 	out := flag.String("out", "docs", "directory for the PNGs")
 	flag.Parse()
-	if err := run(*throughput, *latency, *out); err != nil {
+	if err := run(*throughput, *latency, *members, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 		os.Exit(1)
 	}
 }
 
-func run(throughput, latency, out string) error {
+func run(throughput, latency, members, out string) error {
+	if members != "" {
+		if err := plotMembers(members, filepath.Join(out, "members.png")); err != nil {
+			return err
+		}
+	}
 	if throughput != "" {
 		if err := plotThroughput(throughput, filepath.Join(out, "throughput.png")); err != nil {
 			return err

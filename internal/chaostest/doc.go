@@ -21,6 +21,10 @@
 // it skips saying why otherwise), and check the rules about time of
 // PROTOCOL.md "Stamps and the merge rule".
 //
+// TestThirtyTwoMembers (members_test.go) runs 32 servers on 127.0.3.1–32
+// joining through one seed, kills 8 of them with SIGKILL at once and checks
+// that all 32 converge.
+//
 // Its exported code must not import the server side: it talks to servers
 // only through the client library, as a user would.
 package chaostest

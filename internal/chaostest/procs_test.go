@@ -63,6 +63,7 @@ type cluster struct {
 	extra      []string // flags every server gets (TLS, gossip key); {name} is the server's name
 	dialer     Dialer   // for probes
 	userDialer func(user string) Dialer
+	seeds      []*server // nil: every server joins all the others; else only these
 }
 
 // serverBin is the contact-server binary, built once for every chaos test
@@ -154,7 +155,11 @@ func tail(b []byte, n int) []byte {
 
 func (c *cluster) start(s *server) {
 	var join []string
-	for _, o := range c.servers {
+	seeds := c.seeds
+	if seeds == nil {
+		seeds = c.servers
+	}
+	for _, o := range seeds {
 		if o != s {
 			join = append(join, "--join", o.gossipAddr())
 		}

@@ -28,7 +28,7 @@ func benchCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringSliceVar(&servers, "servers", nil, "HOST:PORT[,...] to load (default: --server)")
-	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g), benchReplicationCmd(g), benchOverloadCmd(g))
+	cmd.AddCommand(benchIngestCmd(g), benchFillCmd(g), benchReplicationCmd(g), benchOverloadCmd(g), benchListAllCmd(g), benchFirstListCmd(g), benchConvergeCmd(g))
 	return cmd
 }
 
@@ -84,29 +84,49 @@ func benchIngestCmd(g *globals) *cobra.Command {
 
 func benchFillCmd(g *globals) *cobra.Command {
 	cfg := loadgen.FillConfig{Users: 10_000, Contacts: 100, Workers: 16, ValueSize: 11}
+	var asJSON, progress bool
 	cmd := &cobra.Command{
 		Use:   "fill",
-		Short: "Write --users books of --contacts contacts each, confirmed by ListAll",
+		Short: "Write --users books of --contacts contacts each (or --total contacts in books of --min-contacts..--contacts), confirmed by ListAll",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
 			cfg.Servers, cfg.Dialer = g.servers, g.dialer
+			if progress {
+				cfg.Progress = func(n uint64, el time.Duration) {
+					fmt.Fprintf(g.stderr, "\r%12d contacts  %9.0f/s  %7.0fs", n, float64(n)/el.Seconds(), el.Seconds())
+				}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			res, err := loadgen.Fill(ctx, cfg)
+			if progress {
+				fmt.Fprintln(g.stderr)
+			}
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return json.NewEncoder(g.stdout).Encode(map[string]any{
+					"mode": "fill", "contacts": res.Contacts, "books": res.Books,
+					"seconds": res.Elapsed.Seconds(), "contacts_per_sec": res.Rate,
+				})
+			}
 			fmt.Fprintf(g.stdout, "fill: %d contacts over %d users in %.2fs = %.0f contacts/s\n",
-				res.Contacts, cfg.Users, res.Elapsed.Seconds(), res.Rate)
+				res.Contacts, res.Books, res.Elapsed.Seconds(), res.Rate)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&cfg.Users, "users", cfg.Users, "number of books")
-	f.IntVar(&cfg.Contacts, "contacts", cfg.Contacts, "contacts per book")
+	f.IntVar(&cfg.Users, "users", cfg.Users, "number of books (without --total)")
+	f.IntVar(&cfg.Contacts, "contacts", cfg.Contacts, "contacts per book (with --total: the largest book, and book 0's size)")
+	f.IntVar(&cfg.Total, "total", 0, "write books until they hold this many contacts (replaces --users)")
+	f.IntVar(&cfg.MinContacts, "min-contacts", 0, "with --total: the smallest book (sizes spread evenly over the logarithm)")
+	f.IntVar(&cfg.FirstUser, "first-user", 0, "index of the first book")
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent connections")
 	f.IntVar(&cfg.ValueSize, "value-size", cfg.ValueSize, "phone number length in bytes (1..19)")
 	f.StringVar(&cfg.UserPrefix, "user-prefix", "fill-user-", "book names are this prefix plus an index")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.BoolVar(&progress, "progress", false, "print progress on stderr every second")
 	return cmd
 }
 
