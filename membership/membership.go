@@ -49,8 +49,9 @@ type Membership struct {
 	ml     *memberlist.Memberlist
 	events chan Event
 
-	metaMu sync.Mutex
-	meta   Meta
+	metaMu         sync.Mutex
+	meta           Meta
+	publishPending bool // the last publish timed out: the next one goes out even unchanged
 
 	// members is our own copy of the member list, written in memberlist's
 	// event callbacks (which run under its node lock, so the Node is stable
@@ -278,18 +279,32 @@ func (m *Membership) LocalMeta() Meta {
 }
 
 // Publish republishes what changed of this node's meta (digest, cutoff,
-// mark, health). It may block up to timeout while memberlist broadcasts:
-// never call it from a callback.
+// mark, health). It may block up to timeout (at least minPublishWait)
+// while memberlist broadcasts: never call it from a callback. A publish
+// that timed out is made again by the next call, changed or not.
 func (m *Membership) Publish(p Published, timeout time.Duration) error {
 	m.metaMu.Lock()
-	changed := m.meta.Published != p
+	changed := m.meta.Published != p || m.publishPending
 	m.meta.Published = p
 	m.metaMu.Unlock()
 	if !changed {
 		return nil
 	}
-	return m.ml.UpdateNode(timeout)
+	// memberlist's UpdateNode waits for ever when given 0, and it drops its
+	// alive message without notice when the incarnation it drew is already
+	// behind: a refutation took a higher one in between (a restarted member
+	// answering the cluster's "dead" or "suspect" about its former life),
+	// or after Leave. Unbounded, such a publish never returned (a restarted
+	// member of 32 stuck "syncing" in initialSync, holding the meta lock).
+	err := m.ml.UpdateNode(max(timeout, minPublishWait))
+	m.metaMu.Lock()
+	m.publishPending = err != nil
+	m.metaMu.Unlock()
+	return err
 }
+
+// minPublishWait bounds a publish asked not to wait (timeout 0).
+const minPublishWait = 10 * time.Millisecond
 
 // Leave announces a graceful departure and waits up to timeout for it to
 // spread.
