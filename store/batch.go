@@ -48,7 +48,8 @@ type Batch struct {
 	buf []byte
 	ops []op
 	// RecordSeen makes remote changes also mark their keys as held by the
-	// peer they came from, for a refill in progress (stale.go).
+	// peer they came from (stale.go). While a refill is pending every
+	// remote change is recorded, whatever RecordSeen says.
 	RecordSeen bool
 	// KeepChanges makes Commit keep the applied local changes, stamped, for
 	// Changes (tests).

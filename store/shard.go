@@ -284,6 +284,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 	sh.round++
 	sh.dirty = sh.dirty[:0]
 	st := sh.st
+	recordSeen := b.RecordSeen || s.stale.refilling.Load()
 	pb := sh.pb
 	sh.inflight.Store(max(1, s.clock.Wall())) // before the round's wall is read: never above it
 	defer sh.inflight.Store(0)
@@ -331,7 +332,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 			if !ne.Deleted {
 				ne.Phone = o.phoneBytes(buf)
 			}
-			if b.RecordSeen {
+			if recordSeen {
 				key = appendSeenKey(key[:0], k)
 				_ = pb.Set(key, nil, nil)
 			}

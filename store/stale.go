@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -44,6 +45,11 @@ type staleState struct {
 	mark    uint32
 	markPos Pos
 	refill  uint32 // the mark a pending refill compares against; 0: none
+	// refilling is refill != 0, read without the lock by every commit:
+	// while a refill is pending, every remote change is recorded as held
+	// by a peer (a live feed's change is on the peer that sent it), not
+	// only the transfer's.
+	refilling atomic.Bool
 }
 
 func (s *Store) loadStale() error {
@@ -72,6 +78,7 @@ func (s *Store) loadStale() error {
 		s.stale.markPos = c.Pos
 	}
 	s.stale.mark, s.stale.refill = mark, refill
+	s.stale.refilling.Store(refill != 0)
 	return nil
 }
 
@@ -150,6 +157,7 @@ func (s *Store) BeginRefill() (uint32, error) {
 		return 0, s.fail(err)
 	}
 	s.stale.refill = mark
+	s.stale.refilling.Store(true)
 	s.log.Warn("refill started: entries from before the mark that the serving peer does not hold will be dropped",
 		"mark", TimeOf(mark).UTC().Format(time.RFC3339))
 	return mark, nil
@@ -158,7 +166,15 @@ func (s *Store) BeginRefill() (uint32, error) {
 // FinishRefill records the keys this store changed itself after its mark
 // as held, drops every entry that neither that nor the transfer recorded,
 // then ends the refill. It returns how many entries it dropped.
-func (s *Store) FinishRefill(ctx context.Context) (int, error) {
+//
+// confirmed is the log position the refill's source peer had confirmed
+// (its saved cursor; zero if unknown): a change of ours up to it was on
+// that peer, so if the peer no longer holds it, something newer replaced
+// it there, and it is not kept as made while cut off. The mark's position
+// can lag the cursors (it moves only when a whole log is confirmed), and a
+// member killed in that lag would otherwise bring back what the cluster
+// deleted while it was away.
+func (s *Store) FinishRefill(ctx context.Context, confirmed Pos) (int, error) {
 	mark, ok := s.RefillPending()
 	if !ok {
 		return 0, errors.New("store: no refill in progress")
@@ -166,6 +182,9 @@ func (s *Store) FinishRefill(ctx context.Context) (int, error) {
 	s.stale.mu.Lock()
 	markPos := s.stale.markPos
 	s.stale.mu.Unlock()
+	for i := range markPos {
+		markPos[i] = max(markPos[i], confirmed[i])
+	}
 	fallback, err := s.seeLocalChangesAfter(markPos)
 	if err != nil {
 		return 0, err
@@ -242,6 +261,7 @@ func (s *Store) FinishRefill(ctx context.Context) (int, error) {
 		return dropped, s.fail(err)
 	}
 	s.stale.refill = 0
+	s.stale.refilling.Store(false)
 	s.log.Warn("refill finished: dropped entries the cluster no longer holds", "dropped", dropped,
 		"mark", TimeOf(mark).UTC().Format(time.RFC3339))
 	return dropped, nil

@@ -81,7 +81,7 @@ func TestRefillDropsWhatThePeerNoLongerHolds(t *testing.T) {
 	_, err = s.BeginRefill()
 	require.NoError(t, err)
 	transfer()
-	dropped, err := s.FinishRefill(t.Context())
+	dropped, err := s.FinishRefill(t.Context(), Pos{})
 	require.NoError(t, err)
 	require.Equal(t, 2, dropped, "deleted-meanwhile and from-a-peer")
 	want := []string{"kept-by-peer=1", "new-on-peer=2", "written-while-cut-off=1"}
@@ -109,7 +109,7 @@ func TestRefillWithoutTheLogKeepsWhatIsStampedAfterTheMark(t *testing.T) {
 	require.NoError(t, s.TrimLog()) // no cursor: the whole log goes
 	_, err := s.BeginRefill()
 	require.NoError(t, err)
-	dropped, err := s.FinishRefill(t.Context())
+	dropped, err := s.FinishRefill(t.Context(), Pos{})
 	require.NoError(t, err)
 	require.Equal(t, 1, dropped)
 	require.Equal(t, []string{"after=1", "received-after=3"}, names(t, s, "u"))
@@ -136,7 +136,7 @@ func TestRefillDropsOwnChangesEveryPeerHad(t *testing.T) {
 	require.True(t, s.Stale())
 	_, err := s.BeginRefill()
 	require.NoError(t, err)
-	dropped, err := s.FinishRefill(t.Context()) // the peer's transfer holds neither
+	dropped, err := s.FinishRefill(t.Context(), Pos{}) // the peer's transfer holds neither
 	require.NoError(t, err)
 	require.Equal(t, 2, dropped)
 	require.Equal(t, []string{"written-while-cut-off=3"}, names(t, s, "u"))
@@ -149,4 +149,57 @@ func TestRefillDropsOwnChangesEveryPeerHad(t *testing.T) {
 	}
 	require.NoError(t, s2.TrimLog())
 	require.NotZero(t, s2.LogForced())
+}
+
+// The mark's position lags what peers confirmed (it moves only when a
+// whole log is confirmed). A change of ours that the refill's source had
+// confirmed, and no longer holds, was replaced there: it is dropped, not
+// kept as made while cut off. Without the source's position it is kept.
+func TestRefillDropsWhatTheSourceConfirmedAndNoLongerHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		confirmed bool
+		want      []string
+	}{
+		{"source confirmed it", true, []string{"written-while-cut-off=3"}},
+		{"source position unknown", false, []string{"confirmed-then-deleted=1", "written-while-cut-off=3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := newFakeNow(Epoch.Add(100 * 24 * time.Hour))
+			s := openTest(t, t.TempDir(), func(c *Config) { c.Now = now.Now; c.TombstoneGrace = 7 * 24 * time.Hour })
+			require.NoError(t, s.SaveCursor("source", Cursor{}))
+			require.NoError(t, s.AdvanceMark(StampOf(now.Now()), s.Head()))
+			now.Add(time.Second)
+			update(t, s, "u", "confirmed-then-deleted", "1")
+			confirmed := s.Head() // the source confirmed it; the mark did not move yet
+			now.Add(10 * 24 * time.Hour)
+			update(t, s, "u", "written-while-cut-off", "3")
+			_, err := s.BeginRefill()
+			require.NoError(t, err)
+			var pos Pos
+			if tc.confirmed {
+				pos = confirmed
+			}
+			_, err = s.FinishRefill(t.Context(), pos)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, names(t, s, "u"))
+		})
+	}
+}
+
+// While a refill is pending, a live feed's change (not the transfer's) is
+// on the peer that sent it: it is kept, not dropped as stale.
+func TestRefillKeepsChangesFedDuringIt(t *testing.T) {
+	now := newFakeNow(Epoch.Add(100 * 24 * time.Hour))
+	s := openTest(t, t.TempDir(), func(c *Config) { c.Now = now.Now; c.TombstoneGrace = 7 * 24 * time.Hour })
+	require.NoError(t, s.AdvanceMark(StampOf(now.Now()), s.Head()))
+	apply(t, s, Change{User: []byte("u"), Contact: []byte("old"), Entry: Entry{Stamp: StampOf(now.Now()) - 5, Phone: []byte("0")}})
+	now.Add(10 * 24 * time.Hour)
+	_, err := s.BeginRefill()
+	require.NoError(t, err)
+	apply(t, s, Change{User: []byte("u"), Contact: []byte("fed-live"), Entry: Entry{Stamp: StampOf(now.Now()), Phone: []byte("1")}})
+	dropped, err := s.FinishRefill(t.Context(), Pos{})
+	require.NoError(t, err)
+	require.Equal(t, 1, dropped, "old: held by no peer")
+	require.Equal(t, []string{"fed-live=1"}, names(t, s, "u"))
 }

@@ -302,7 +302,15 @@ func (m *Manager) refill(ctx context.Context, source string) error {
 	if err := m.pullFrom(ctx, source, pullRefill, "refill of stale data"); err != nil {
 		return err // the refill stays pending: done again, from the start
 	}
-	dropped, err := m.st.FinishRefill(ctx)
+	// What the source had confirmed of our log (its cursor, if it is still
+	// the same data dir) was on it: not kept as made while cut off.
+	var confirmed store.Pos
+	if mem, ok := m.cl.Lookup(source); ok {
+		if cur, ok := m.st.Cursors()[source]; ok && cur.StoreID == mem.Meta.StoreID {
+			confirmed = cur.Pos
+		}
+	}
+	dropped, err := m.st.FinishRefill(ctx, confirmed)
 	if err != nil {
 		return err
 	}
