@@ -66,6 +66,7 @@ func TestTransferUnderContinuousLoadCompletes(t *testing.T) {
 	h.WaitConverged(20 * time.Second)
 
 	var stop atomic.Bool
+	var progress atomic.Int64
 	written := make(chan int)
 	loadErr := make(chan error, 1)
 	go func() {
@@ -75,6 +76,7 @@ func TestTransferUnderContinuousLoadCompletes(t *testing.T) {
 		for !stop.Load() && err == nil {
 			if err = c.Update(fmt.Sprintf("l%07d", i), "2"); err == nil {
 				if i++; i%1000 == 0 {
+					progress.Store(int64(i))
 					_, err = c.List()
 				}
 			}
@@ -85,7 +87,7 @@ func TestTransferUnderContinuousLoadCompletes(t *testing.T) {
 		loadErr <- err
 		written <- i
 	}()
-	time.Sleep(200 * time.Millisecond) // the load is under way
+	h.WaitFor(10*time.Second, "the load under way", func() bool { return progress.Load() >= 1000 })
 	var before [2]uint64
 	for i := range 2 {
 		before[i] = h.Node(i).Node.Sync.Stats().TransfersStarted.Load()
