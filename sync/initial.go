@@ -180,6 +180,10 @@ func (m *Manager) waitForPeers(ctx context.Context) []string {
 	defer settle.Stop()
 	settled := false
 	for {
+		// Every live member counts, not only those the reconcile loop has
+		// taken up: a reconcile running late (a loaded machine) must not
+		// make a member that has peers look alone.
+		members := m.cl.Members()
 		m.mu.Lock()
 		ch := m.peersCh
 		var up []string
@@ -188,6 +192,11 @@ func (m *Manager) waitForPeers(ctx context.Context) []string {
 			if p.out != nil {
 				up = append(up, name)
 			} else {
+				all = false
+			}
+		}
+		for _, mem := range members {
+			if mem.Name != m.cfg.Name && mem.Alive() && m.peers[mem.Name] == nil {
 				all = false
 			}
 		}

@@ -95,6 +95,7 @@ type owner struct {
 	hbDue       bool
 	// snapshot owed on a feed whose cursor fell behind the trimmed log
 	snapOwed   bool
+	askServed  bool // a transfer asked for ended in this step: askPending clears once it is flushed
 	haveSlot   bool
 	waitLogged bool
 	lastSave   time.Time
@@ -130,7 +131,12 @@ func (c *peerConn) ownerLoop() {
 	}()
 	ticker := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer ticker.Stop()
-	o.hbDue = true // the first HeartBeat tells the peer our health at once
+	// The first HeartBeat tells the peer our health at once, before any
+	// pull the manager queued meanwhile (buffered: the first step flushes).
+	if err := o.writeHB(); err != nil {
+		c.endedErr = err
+		return
+	}
 	for {
 		var headCh <-chan struct{}
 		if c.isFeed() {
@@ -241,6 +247,12 @@ func (o *owner) step() (bool, error) {
 	if err := o.bw.Flush(); err != nil {
 		return false, err
 	}
+	if o.askServed {
+		o.askServed = false
+		c.inMu.Lock()
+		c.askPending = false
+		c.inMu.Unlock()
+	}
 	if c.isFeed() {
 		o.saveCursor(false)
 	}
@@ -263,9 +275,10 @@ func (o *owner) handleEvents() error {
 			if !done {
 				return nil
 			}
-			c.inMu.Lock()
-			c.askPending = false
-			c.inMu.Unlock()
+			// Asks that arrive until its last bytes are flushed still merge
+			// into it (step clears askPending after the flush): the peer
+			// cannot have seen its end yet.
+			o.askServed = true
 			o.events = o.events[1:]
 			continue
 		}
