@@ -42,7 +42,14 @@ func TestEmptyNames(t *testing.T) {
 func TestPipelineAfterAListIsNotCutByItsDeadline(t *testing.T) {
 	addr := startServer(t)
 	opts := DefaultOptions()
-	opts.IOTimeout = 200 * time.Millisecond
+	// Another connection, with the default timeout, first: the server is
+	// serving (past its first sync) before the short deadlines start.
+	other, err := Dial(context.Background(), []string{addr}, "u", DefaultOptions())
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = other.List()
+	require.NoError(t, err)
+	opts.IOTimeout = 500 * time.Millisecond
 	c, err := Dial(context.Background(), []string{addr}, "u", opts)
 	require.NoError(t, err)
 	defer c.Close()
@@ -52,9 +59,18 @@ func TestPipelineAfterAListIsNotCutByItsDeadline(t *testing.T) {
 	for i := range 1000 {              // 277 KB: the buffer flushes on its own
 		require.NoError(t, c.Update(fmt.Sprintf("c%04d", i), "1"))
 	}
-	got, err := c.List()
-	require.NoError(t, err)
-	require.Len(t, got, 1000)
+	require.NoError(t, c.Flush())
+	// Read back on another connection with the default timeout: how long
+	// the server takes to apply them on a loaded machine is not the point.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := other.List()
+		require.NoError(t, err)
+		if len(got) == 1000 || time.Now().After(deadline) {
+			require.Len(t, got, 1000, "every pipelined Update arrived")
+			break
+		}
+	}
 }
 
 // fakeServer accepts one connection, reads the hello and a ListAll, and
@@ -93,14 +109,14 @@ func fakeServer(t *testing.T, count int, gap time.Duration) string {
 // takes in total; a server silent for IOTimeout is given up on.
 func TestReadDeadlineIsArmedBeforeEveryRead(t *testing.T) {
 	opts := DefaultOptions()
-	opts.IOTimeout = 250 * time.Millisecond
+	opts.IOTimeout = 600 * time.Millisecond // wide margins: a loaded machine oversleeps
 	t.Run("slow but steady reply", func(t *testing.T) {
-		c, err := Dial(context.Background(), []string{fakeServer(t, 5, 100*time.Millisecond)}, "u", opts)
+		c, err := Dial(context.Background(), []string{fakeServer(t, 8, 150*time.Millisecond)}, "u", opts)
 		require.NoError(t, err)
 		defer c.Close()
-		got, err := c.List() // 500 ms in all, never 250 ms without a byte
+		got, err := c.List() // 1.2 s in all, never 600 ms without a byte
 		require.NoError(t, err)
-		require.Len(t, got, 5)
+		require.Len(t, got, 8)
 	})
 	t.Run("silent server", func(t *testing.T) {
 		c, err := Dial(context.Background(), []string{fakeServer(t, 2, 2*time.Second)}, "u", opts)
