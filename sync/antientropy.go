@@ -2,6 +2,8 @@ package sync
 
 import (
 	"time"
+
+	"github.com/contactstore/contactstore/wire"
 )
 
 // antiEntropyLoop publishes this server's digest and health through
@@ -42,6 +44,9 @@ func (m *Manager) antiEntropyRound(last uint64) uint64 {
 	for _, mem := range m.cl.Members() {
 		if mem.Name == m.cfg.Name || !mem.Alive() {
 			continue
+		}
+		if wire.Health(mem.Meta.Health) != wire.HealthServing {
+			continue // still syncing (or refilling): its digest is not its state yet
 		}
 		m.mu.Lock()
 		p := m.peers[mem.Name]

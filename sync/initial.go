@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/contactstore/contactstore/membership"
@@ -24,7 +25,10 @@ import (
 //  4. from every other peer it takes a catch-up barrier: the answer comes
 //     once that peer's feed has sent everything it had logged;
 //  5. it serves. A member that reaches no peer within SyncTimeout serves
-//     its own data and says it is alone.
+//     its own data and says it is alone. A transfer or catch-up is never
+//     cut short while it makes progress (however long it takes under
+//     load); one that makes none for SyncTimeout is given up on, and the
+//     member serves, saying so.
 //
 // While it runs, a member whose data becomes stale (cut off, running, for
 // longer than the grace) refills as soon as a fresher serving peer is back
@@ -129,7 +133,7 @@ func (m *Manager) initialSync() {
 		// state answers with an empty transfer.
 		m.publishMeta(preferPublishedWait)
 		head, t := m.st.HeadAt()
-		if err := m.pullFrom(ctx, source, pullFull, "initial sync"); err != nil {
+		if err := m.pullWhileProgressing(source, pullFull, "initial sync", m.cfg.SyncTimeout); err != nil {
 			m.log.Warn("initial full transfer did not complete", "peer", source, "error", err)
 			m.note("initial transfer from " + source + " did not complete: " + err.Error())
 		} else if head == (store.Pos{}) && m.isServing(source) {
@@ -142,11 +146,8 @@ func (m *Manager) initialSync() {
 			}
 		}
 	}
-	// Catch up with every other peer, all at once (with a budget of its
-	// own: a stale member may have spent the first looking for a fresher
-	// peer).
-	ctx, cancel2 := context.WithTimeout(m.ctx, m.cfg.SyncTimeout)
-	defer cancel2()
+	// Catch up with every other peer, all at once, each for as long as it
+	// makes progress.
 	errs := make(chan error, len(peers))
 	n := 0
 	for _, name := range peers {
@@ -154,7 +155,7 @@ func (m *Manager) initialSync() {
 			continue
 		}
 		n++
-		go func() { errs <- m.pullFrom(ctx, name, pullCatchUp, "initial sync") }()
+		go func() { errs <- m.pullWhileProgressing(name, pullCatchUp, "initial sync", m.cfg.SyncTimeout) }()
 	}
 	failed := 0
 	for range n {
@@ -232,6 +233,43 @@ func (m *Manager) pickSource(peers []string) string {
 		}
 	}
 	return peers[0]
+}
+
+// pullWhileProgressing runs a pull on the connection we dialed to peer
+// and gives up only when it has made no progress (no transfer frame and no
+// change from the peer applied) for idle: a transfer that is moving is
+// never cut short by a deadline (the member would then serve part of the
+// state), and a stuck one does not hold the member for ever. A pull given
+// up on goes on in the background; its outcome is logged by the owner.
+func (m *Manager) pullWhileProgressing(peer string, kind pullKind, reason string, idle time.Duration) error {
+	m.mu.Lock()
+	var c *peerConn
+	if p := m.peers[peer]; p != nil {
+		c = p.out
+	}
+	m.mu.Unlock()
+	if c == nil {
+		return errors.New("not connected")
+	}
+	r := c.requestPull(kind, reason)
+	progress := func() uint64 { return uint64(c.pullFrames.Load()) + c.changesIn.Load() }
+	last, lastAt := progress(), time.Now()
+	check := time.NewTicker(max(idle/10, time.Millisecond))
+	defer check.Stop()
+	for {
+		select {
+		case err := <-r.done:
+			return err
+		case <-m.ctx.Done():
+			return m.ctx.Err()
+		case <-check.C:
+			if p := progress(); p != last {
+				last, lastAt = p, time.Now()
+			} else if time.Since(lastAt) > idle {
+				return fmt.Errorf("no progress for %v", idle)
+			}
+		}
+	}
 }
 
 // pullFrom runs a pull on the connection we dialed to peer.
