@@ -201,8 +201,9 @@ func (s *server) logSince(off int64) string {
 
 // waitMarks waits until each of servers has a mark: its changes were
 // confirmed on a serving peer, so "out of contact" (PROTOCOL.md) counts
-// from then. A member cut off before its first mark is a case apart
-// (see TestTimePartitionBeforeFirstMark).
+// from then. (A member with no mark yet, one whose log no serving peer
+// has confirmed, is never stale in store/stale.go, whatever it holds:
+// a case these tests do not make.)
 func (c *cluster) waitMarks(servers ...*server) {
 	c.t.Helper()
 	for _, s := range servers {
