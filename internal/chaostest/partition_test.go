@@ -43,7 +43,9 @@ const (
 func iptables(args ...string) error {
 	out, err := exec.Command("iptables", append([]string{"-w", "10"}, args...)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		// One line: it may end up in a skip reason.
+		msg := strings.Join(strings.Fields(string(out)), " ")
+		return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, msg)
 	}
 	return nil
 }
