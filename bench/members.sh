@@ -26,7 +26,8 @@
 # digests and all links up.
 #
 # Usage: bench/members.sh [SIZE...]   (default: 4 8 16 32)
-#        REST=30 ROUNDS=3 PLOT_DIR=docs   (PLOT_DIR: also draw PLOT_DIR/members.png)
+#        REST=30 ROUNDS=3 PLOT_DIR=docs   (PLOT_DIR: also draw PLOT_DIR/members.png;
+#        PLOT_CPU=false leaves its CPU panel out)
 # The figures in docs/benchmarks.md: `flock -x /work/notes/bench.lock bench/members.sh`.
 source "$(dirname "$0")/lib.sh"
 SIZES=("${@:-4 8 16 32}"); SIZES=(${SIZES[@]})
@@ -158,6 +159,6 @@ for n in "${SIZES[@]}"; do
 done
 echo >&2; cat "$TMP/growth.jsonl" >&2
 if [ -n "$PLOT_DIR" ]; then
-  (cd "$ROOT" && mkdir -p "$PLOT_DIR" && go run ./bench/plot -members "$TMP/growth.jsonl" -out "$PLOT_DIR")
+  (cd "$ROOT" && mkdir -p "$PLOT_DIR" && go run ./bench/plot -members "$TMP/growth.jsonl" -members-cpu="${PLOT_CPU:-true}" -out "$PLOT_DIR")
   echo "wrote $PLOT_DIR/members.png" >&2
 fi

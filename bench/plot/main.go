@@ -25,17 +25,18 @@ func main() {
 	throughput := flag.String("throughput", "", "JSON lines of `contactctl bench ingest --json` runs")
 	latency := flag.String("latency", "", "JSON of one `contactctl bench replication --json` run")
 	members := flag.String("members", "", "JSON lines of bench/members.sh (one per cluster size)")
+	membersCPU := flag.Bool("members-cpu", true, "draw the CPU panel of -members")
 	out := flag.String("out", "docs", "directory for the PNGs")
 	flag.Parse()
-	if err := run(*throughput, *latency, *members, *out); err != nil {
+	if err := run(*throughput, *latency, *members, *membersCPU, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 		os.Exit(1)
 	}
 }
 
-func run(throughput, latency, members, out string) error {
+func run(throughput, latency, members string, membersCPU bool, out string) error {
 	if members != "" {
-		if err := plotMembers(members, filepath.Join(out, "members.png")); err != nil {
+		if err := plotMembers(members, filepath.Join(out, "members.png"), membersCPU); err != nil {
 			return err
 		}
 	}

@@ -25,9 +25,11 @@ type growth struct {
 	PeerBps   float64 `json:"peer_bps"`
 }
 
-// plotMembers draws three panels against the member count: traffic sent
-// per member (memberlist gossip, peer links), CPU per member, RSS per member.
-func plotMembers(path, png string) error {
+// plotMembers draws panels against the member count: traffic sent per
+// member (memberlist gossip, peer links), CPU per member (unless withCPU is
+// false: CPU figures taken without the exclusive bench lock are not
+// published), RSS per member.
+func plotMembers(path, png string, withCPU bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -78,11 +80,15 @@ func plotMembers(path, png string) error {
 	if err != nil {
 		return err
 	}
-	img := vgimg.New(12*vg.Inch, 4*vg.Inch)
+	row := []*plot.Plot{traffic, cpu, rss}
+	if !withCPU {
+		row = []*plot.Plot{traffic, rss}
+	}
+	img := vgimg.New(vg.Length(4*len(row))*vg.Inch, 4*vg.Inch)
 	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
+	t := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	plots := [][]*plot.Plot{{traffic, cpu, rss}}
+	plots := [][]*plot.Plot{row}
 	canvases := plot.Align(plots, t, dc)
 	for j, p := range plots[0] {
 		p.Draw(canvases[0][j])
