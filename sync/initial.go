@@ -144,6 +144,17 @@ func (m *Manager) initialSync() {
 			if err := m.st.AdvanceMark(t, head); err != nil {
 				m.log.Debug("setting the first mark failed", "error", err)
 			}
+		} else if m.st.Mark() == 0 {
+			// A member that never had a mark holds what it was sent from
+			// now on: without one it could never be found stale, and cut
+			// off in its first seconds (before any confirmation of its log)
+			// it would keep, and offer again one day, contacts the cluster
+			// deleted and forgot. Its first mark is this contact, covering
+			// none of its own changes (position zero: each is kept by a
+			// refill until a peer confirms it).
+			if err := m.st.AdvanceMark(t, store.Pos{}); err != nil {
+				m.log.Debug("setting the first mark failed", "error", err)
+			}
 		}
 	}
 	// Catch up with every other peer, all at once, each for as long as it

@@ -274,3 +274,41 @@ func TestFeedAnswersAfterCatchingUp(t *testing.T) {
 	}
 	require.Equal(t, 50, seen, "every logged change came before the answer")
 }
+
+// A member that never had a mark gets its first from its initial transfer,
+// even from a peer still syncing (a cluster starting all at once), covering
+// none of its own changes: cut off in its first seconds, it can still be
+// found stale later.
+func TestFirstTransferGivesAFirstMark(t *testing.T) {
+	cl := newFakeCluster("me", "p1")
+	cl.setHealth("p1", wire.HealthSyncing)
+	dial, peers := dialedBy(t, "p1")
+	m, st := testManager(t, cl, func(c *Config) { c.Dialer = dial })
+	b := st.NewBatch()
+	require.NoError(t, b.Update([]byte("u"), []byte("mine"), []byte("1")))
+	_, err := b.Commit()
+	require.NoError(t, err)
+	require.Zero(t, st.Mark())
+	m.Start()
+	var p *scriptedPeer
+	select {
+	case p = <-peers:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the manager did not dial its peer")
+	}
+	require.Equal(t, wire.ServerAskForUpdate, p.next(true).Op)
+	u, _ := wire.AppendServerUpdate(nil, 77, []byte("u"), []byte("theirs"), []byte("2"))
+	p.send(u, wire.AppendUpdateClock(nil, 1), wire.AppendUpdateClock(nil, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.True(t, m.WaitSynced(ctx))
+	require.NotZero(t, st.Mark(), "the first contact is a mark")
+	// Its own change is not covered: a refill would keep it.
+	_, err = st.BeginRefill()
+	require.NoError(t, err)
+	_, err = st.FinishRefill(ctx, store.Pos{})
+	require.NoError(t, err)
+	_, ok, err := st.Get([]byte("u"), []byte("mine"))
+	require.NoError(t, err)
+	require.True(t, ok, "own change kept: the first mark covers none")
+}
