@@ -108,7 +108,9 @@ func benchFirstListCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(g.stdout, "first ListAll of %s (%d contacts) after %.1f ms (%d tries)\n", g.user, n, float64(el)/float64(time.Millisecond), tries)
 					return nil
 				}
-				lastErr = err
+				if ctx.Err() == nil || lastErr == nil {
+					lastErr = err // not the try the deadline cut short
+				}
 				select {
 				case <-ctx.Done():
 					return fmt.Errorf("no ListAll succeeded within %v: %v", wait, lastErr)
