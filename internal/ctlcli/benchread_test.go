@@ -41,6 +41,6 @@ func TestBenchFillListAllFirstList(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &fl))
 	require.Equal(t, 1000, fl.Contacts)
-	_, _, err = run(t, srv, "--user", "fill-user-0", "bench", "first-list", "--min", "1001", "--wait", "1s")
+	_, _, err = run(t, srv, "--user", "fill-user-0", "bench", "first-list", "--min", "1001", "--every", "50ms", "--wait", "1s")
 	require.ErrorContains(t, err, "waiting for 1001")
 }
