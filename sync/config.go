@@ -54,8 +54,8 @@ type Config struct {
 	// or left): after it, the member's position is forgotten and it gets a
 	// snapshot if it ever comes back.
 	CursorTTL time.Duration
-	// MaxClockAhead is the clock bound (the store's): a peer whose clock or
-	// stamps are beyond it is reported, and a server whose own wall clock
+	// MaxClockAhead is the clock bound (the store's): a peer whose clock is
+	// beyond it is reported, and a server whose own wall clock
 	// is further than it from most serving peers reports not-ready.
 	MaxClockAhead time.Duration
 	// Now is the wall clock (the store's and membership's): marks, clock

@@ -194,9 +194,11 @@ func (c *peerConn) readLoop() error {
 		}
 		m.stats.Applied.Add(uint64(res.Applied))
 		m.stats.Ignored.Add(uint64(res.Ignored))
-		if res.Ahead > 0 {
-			m.clockAhead(c.peer, res.Ahead, "a change it sent is stamped")
-		}
+		// A change stamped beyond the bound is not reported: a key
+		// rewritten many times a second runs ahead of real time on its own
+		// (PROTOCOL.md), whatever the clocks; the peer's clock itself is
+		// checked on its UpdateClock answers. Either way the stamp moves no
+		// clock past the bound.
 		return nil
 	}
 	defer commit()

@@ -23,8 +23,8 @@ type PeerStatus struct {
 	// membership's pings (HasWallOffset false: not measured yet).
 	WallOffset    time.Duration
 	HasWallOffset bool
-	// AheadBy is how far beyond the clock bound the peer's clock or stamps
-	// were last seen (0: never), at AheadAt.
+	// AheadBy is how far beyond the clock bound the peer's clock was last
+	// seen (0: never), at AheadAt.
 	AheadBy time.Duration
 	AheadAt time.Time
 	// LagChanges is how many of our logged changes its feed has not

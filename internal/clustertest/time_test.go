@@ -176,6 +176,29 @@ func TestMemberAYearAheadCannotBreakTheOthers(t *testing.T) {
 	require.True(t, h.Node(2).Node.Ready())
 }
 
+// A key rewritten thousands of times a second runs ahead of real time on
+// its own: that is no clock error, and the peers neither report one nor
+// let their clocks follow it.
+func TestHotKeyStampsAreNoClockAlarm(t *testing.T) {
+	h := New(t, 2, Options{BaseIP: 175})
+	h.WaitConverged(20 * time.Second)
+	c := h.Client(0, "hot")
+	const n = 5000
+	for i := range n {
+		require.NoError(t, c.Update("k", fmt.Sprint(i)))
+	}
+	_, err := c.List()
+	require.NoError(t, err)
+	waitList(t, h, 1, "hot", []string{fmt.Sprintf("k=%d", n-1)})
+	e, ok, err := h.Node(1).Node.Store.Get([]byte("hot"), []byte("k"))
+	require.NoError(t, err)
+	require.True(t, ok)
+	wall := store.StampOf(h.Node(1).Now())
+	require.Greater(t, e.Stamp, wall+1000, "the key's stamp ran far ahead of real time")
+	require.LessOrEqual(t, h.Node(1).Node.Store.Clock(), wall+61, "no clock followed it")
+	require.Zero(t, h.Node(1).Node.Sync.Stats().ClockAhead.Load(), "no clock alarm for a hot key")
+}
+
 // A HeartBeat or UpdateClock with the largest clock moves nobody's clock
 // past the bound.
 func TestHeartBeatFromTheEndOfTimeIsBounded(t *testing.T) {
