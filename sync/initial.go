@@ -432,6 +432,23 @@ func (m *Manager) markCandidate(c *peerConn, t uint32, pos store.Pos) {
 	}
 }
 
+// markQuantum is the step of the mark as published. The mark moves with
+// every confirmation (every HeartBeat interval, at rest too); published
+// exactly, every member re-gossiped its meta every few seconds and every
+// other member relayed it: gossip per member grew with the member count
+// even in a quiet cluster. Peers read the mark only to find a member
+// fresher than a stale one, a difference of at least the grace (days).
+const markQuantum = 60 // seconds
+
+// publishedMark is mark rounded down to markQuantum (never to 0, "no
+// mark").
+func publishedMark(mark uint32) uint32 {
+	if q := mark - mark%markQuantum; q != 0 || mark == 0 {
+		return q
+	}
+	return 1
+}
+
 // publishMeta publishes the digest (at its cutoff), mark and health in
 // node meta, waiting up to wait for the gossip to go out. Publishes are
 // serialized and read their values inside the lock, so the last one
@@ -440,7 +457,7 @@ func (m *Manager) publishMeta(wait time.Duration) membership.Published {
 	m.metaMu.Lock()
 	defer m.metaMu.Unlock()
 	st := m.st.Stats()
-	p := membership.Published{Digest: st.Digest, Cutoff: st.Cutoff, Mark: m.st.Mark(), Health: uint8(m.Health())}
+	p := membership.Published{Digest: st.Digest, Cutoff: st.Cutoff, Mark: publishedMark(m.st.Mark()), Health: uint8(m.Health())}
 	if !st.Consistent || st.Cutoff == 0 {
 		p.Cutoff = 0 // not comparable now (a sweep under way, or none yet)
 	}

@@ -312,3 +312,22 @@ func TestFirstTransferGivesAFirstMark(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok, "own change kept: the first mark covers none")
 }
+
+// The published mark moves a minute at a time: at rest a member's meta, and
+// so its gossip, changes no more often than that.
+func TestPublishedMarkMovesAMinuteAtATime(t *testing.T) {
+	for _, tc := range []struct{ mark, want uint32 }{
+		{0, 0}, {1, 1}, {59, 1}, {60, 60}, {119, 60}, {91285140, 91285140}, {91285199, 91285140},
+	} {
+		require.Equal(t, tc.want, publishedMark(tc.mark), "mark %d", tc.mark)
+	}
+	cl := newFakeCluster("me")
+	m, st := testManager(t, cl, nil)
+	base := uint32(91285140)
+	require.NoError(t, st.AdvanceMark(base+1, store.Pos{}))
+	first := m.publishMeta(0)
+	require.NoError(t, st.AdvanceMark(base+59, store.Pos{}))
+	require.Equal(t, first, m.publishMeta(0), "same minute: the same meta, no new gossip")
+	require.NoError(t, st.AdvanceMark(base+60, store.Pos{}))
+	require.Equal(t, base+60, m.publishMeta(0).Mark)
+}
