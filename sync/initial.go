@@ -432,18 +432,21 @@ func (m *Manager) markCandidate(c *peerConn, t uint32, pos store.Pos) {
 	}
 }
 
-// markQuantum is the step of the mark as published. The mark moves with
-// every confirmation (every HeartBeat interval, at rest too); published
-// exactly, every member re-gossiped its meta every few seconds and every
-// other member relayed it: gossip per member grew with the member count
-// even in a quiet cluster. Peers read the mark only to find a member
-// fresher than a stale one, a difference of at least the grace (days).
-const markQuantum = 60 // seconds
+// markQuantum is the step of the mark as published: a minute, or a
+// hundredth of the grace when that is shorter (tests run graces of
+// seconds). The mark moves with every confirmation (every HeartBeat
+// interval, at rest too); published exactly, every member re-gossiped its
+// meta every few seconds and every other member relayed it: gossip per
+// member grew with the member count even in a quiet cluster. Peers read
+// the mark only to find a member fresher than a stale one, within the
+// grace: an error of a hundredth of it changes no verdict that matters.
+func markQuantum(grace time.Duration) uint32 {
+	return uint32(max(1, min(60, int64(grace/time.Second)/100)))
+}
 
-// publishedMark is mark rounded down to markQuantum (never to 0, "no
-// mark").
-func publishedMark(mark uint32) uint32 {
-	if q := mark - mark%markQuantum; q != 0 || mark == 0 {
+// publishedMark is mark rounded down to quantum (never to 0, "no mark").
+func publishedMark(mark, quantum uint32) uint32 {
+	if q := mark - mark%quantum; q != 0 || mark == 0 {
 		return q
 	}
 	return 1
@@ -457,7 +460,7 @@ func (m *Manager) publishMeta(wait time.Duration) membership.Published {
 	m.metaMu.Lock()
 	defer m.metaMu.Unlock()
 	st := m.st.Stats()
-	p := membership.Published{Digest: st.Digest, Cutoff: st.Cutoff, Mark: publishedMark(m.st.Mark()), Health: uint8(m.Health())}
+	p := membership.Published{Digest: st.Digest, Cutoff: st.Cutoff, Mark: publishedMark(m.st.Mark(), markQuantum(m.st.Grace())), Health: uint8(m.Health())}
 	if !st.Consistent || st.Cutoff == 0 {
 		p.Cutoff = 0 // not comparable now (a sweep under way, or none yet)
 	}

@@ -319,8 +319,14 @@ func TestPublishedMarkMovesAMinuteAtATime(t *testing.T) {
 	for _, tc := range []struct{ mark, want uint32 }{
 		{0, 0}, {1, 1}, {59, 1}, {60, 60}, {119, 60}, {91285140, 91285140}, {91285199, 91285140},
 	} {
-		require.Equal(t, tc.want, publishedMark(tc.mark), "mark %d", tc.mark)
+		require.Equal(t, tc.want, publishedMark(tc.mark, 60), "mark %d", tc.mark)
 	}
+	// A grace of seconds (tests) publishes the mark exactly: a stale member
+	// must still find its fresher peers within such a grace.
+	require.Equal(t, uint32(1), markQuantum(10*time.Second))
+	require.Equal(t, uint32(36), markQuantum(time.Hour))
+	require.Equal(t, uint32(60), markQuantum(7*24*time.Hour))
+	require.Equal(t, uint32(91285199), publishedMark(91285199, markQuantum(10*time.Second)))
 	cl := newFakeCluster("me")
 	m, st := testManager(t, cl, nil)
 	base := uint32(91285140)
