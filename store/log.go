@@ -141,11 +141,14 @@ func (t *tail) from(seq uint64) ([]tailRec, bool) {
 }
 
 // Head returns the last change-log sequence written, per shard.
-func (s *Store) Head() Pos {
+func (s *Store) Head() Pos { return s.pubPos(func(st shardState) uint64 { return st.head }) }
+
+// pubPos reads one field of every shard's published state.
+func (s *Store) pubPos(field func(shardState) uint64) Pos {
 	var p Pos
 	s.pubMu.RLock()
 	for i := range s.pub {
-		p[i] = s.pub[i].head
+		p[i] = field(s.pub[i])
 	}
 	s.pubMu.RUnlock()
 	return p
@@ -171,27 +174,11 @@ func (s *Store) HeadAt() (Pos, uint32) {
 // LogForced returns, per shard, the last sequence trimmed before every
 // peer had confirmed it: up to it, the log does not tell which of this
 // store's changes are on a peer.
-func (s *Store) LogForced() Pos {
-	var p Pos
-	s.pubMu.RLock()
-	for i := range s.pub {
-		p[i] = s.pub[i].forced
-	}
-	s.pubMu.RUnlock()
-	return p
-}
+func (s *Store) LogForced() Pos { return s.pubPos(func(st shardState) uint64 { return st.forced }) }
 
 // LogFloor returns, per shard, the last sequence trimmed from the log:
 // positions below it cannot be read any more.
-func (s *Store) LogFloor() Pos {
-	var p Pos
-	s.pubMu.RLock()
-	for i := range s.pub {
-		p[i] = s.pub[i].floor
-	}
-	s.pubMu.RUnlock()
-	return p
-}
+func (s *Store) LogFloor() Pos { return s.pubPos(func(st shardState) uint64 { return st.floor }) }
 
 // HeadChanged returns a channel closed at the next commit that writes to
 // the change log. Take it before reading Head, then wait on it if nothing

@@ -253,12 +253,7 @@ func (m *Manager) pickSource(peers []string) string {
 // state), and a stuck one does not hold the member for ever. A pull given
 // up on goes on in the background; its outcome is logged by the owner.
 func (m *Manager) pullWhileProgressing(peer string, kind pullKind, reason string, idle time.Duration) error {
-	m.mu.Lock()
-	var c *peerConn
-	if p := m.peers[peer]; p != nil {
-		c = p.out
-	}
-	m.mu.Unlock()
+	c := m.outConn(peer)
 	if c == nil {
 		return errors.New("not connected")
 	}
@@ -283,14 +278,19 @@ func (m *Manager) pullWhileProgressing(peer string, kind pullKind, reason string
 	}
 }
 
+// outConn returns the connection we dialed to peer, or nil.
+func (m *Manager) outConn(peer string) *peerConn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.peers[peer]; p != nil {
+		return p.out
+	}
+	return nil
+}
+
 // pullFrom runs a pull on the connection we dialed to peer.
 func (m *Manager) pullFrom(ctx context.Context, peer string, kind pullKind, reason string) error {
-	m.mu.Lock()
-	var c *peerConn
-	if p := m.peers[peer]; p != nil {
-		c = p.out
-	}
-	m.mu.Unlock()
+	c := m.outConn(peer)
 	if c == nil {
 		return errors.New("not connected")
 	}
