@@ -139,12 +139,11 @@ func (sh *shard) sweepSome(target uint32) (int, bool, error) {
 		return 0, true, nil
 	}
 	if err := sh.commit(st); err != nil {
-		sh.forgetHot()
+		sh.hot.reset()
 		return 0, true, err
 	}
 	for _, k := range gone {
-		delete(sh.hot, k)
-		delete(sh.hotOld, k)
+		sh.hot.forget(hotHash([]byte(k)), []byte(k))
 	}
 	if done {
 		s.setSweeping(sh.id, false)

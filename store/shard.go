@@ -36,21 +36,6 @@ type curEntry struct {
 	pLen    uint8
 }
 
-// hotEntry is a recently written key's committed entry, kept so that the
-// merge of a key rewritten often (the common case: a client editing its
-// book, a peer replaying it) does not search pebble's memtable, where the
-// key's many versions make a seek slow.
-type hotEntry struct {
-	stamp   uint32
-	deleted bool
-	pLen    uint8
-	phone   [MaxPhone]byte
-}
-
-// maxHot bounds each generation of a shard's hot-key cache: at most twice
-// this many keys are cached per shard.
-const maxHot = 16 << 10
-
 // bookCount caches a book's live-contact count (committed, plus changes of
 // the round in progress: dropped if that round fails to commit).
 type bookCount struct {
@@ -66,17 +51,17 @@ type shard struct {
 	st     shardState // committed state; guarded by mu
 	counts map[string]*bookCount
 	round  uint64
-	// hot and hotOld are two generations of recently written keys, exact
-	// mirrors of committed entries (guarded by mu; cleared if a commit
-	// fails): a lookup tries hot, then hotOld; when hot is full it becomes
-	// hotOld and the oldest generation is dropped.
-	hot, hotOld map[string]hotEntry
-	pb          *pebble.Batch
+	// hot mirrors recently committed entries (hot.go), guarded by mu;
+	// emptied if a commit fails.
+	hot hotCache
+	pb  *pebble.Batch
 	// scratch, guarded by mu
 	order []int32
 	slot  []int32
 	cur   []curEntry
-	canon []int32 // per slot: the op whose key it is
+	canon []int32  // per slot: the op whose key it is
+	wrote []bool   // per slot: the round changed the entry
+	khash []uint64 // per slot: the key's hotHash
 	arena []byte
 	rec   []byte
 	buf   []byte
@@ -177,6 +162,7 @@ func (sh *shard) read(b *Batch, idx []int32) error {
 	}
 	sh.slot = sh.slot[:len(b.ops)]
 	sh.cur, sh.arena, sh.canon = sh.cur[:0], sh.arena[:0], sh.canon[:0]
+	sh.wrote, sh.khash = sh.wrote[:0], sh.khash[:0]
 	var it *pebble.Iterator
 	var err error
 	var prev []byte
@@ -189,10 +175,17 @@ func (sh *shard) read(b *Batch, idx []int32) error {
 		prev = k
 		sh.cur = append(sh.cur, curEntry{})
 		sh.canon = append(sh.canon, oi)
+		sh.wrote = append(sh.wrote, false)
+		h := hotHash(k)
+		sh.khash = append(sh.khash, h)
 		sh.slot[oi] = int32(len(sh.cur) - 1)
-		if h, ok := sh.lookupHot(k); ok {
-			if h.has {
-				sh.setCur(&sh.cur[len(sh.cur)-1], h.e)
+		if he, ok := sh.hot.get(h, k); ok {
+			if he.pLen != 0xff {
+				e := Entry{Stamp: he.stamp, Deleted: he.deleted}
+				if !e.Deleted {
+					e.Phone = he.phone[:he.pLen]
+				}
+				sh.setCur(&sh.cur[len(sh.cur)-1], e)
 			}
 			continue
 		}
@@ -225,28 +218,6 @@ func (sh *shard) read(b *Batch, idx []int32) error {
 	return it.Close()
 }
 
-type hotLookup struct {
-	has bool
-	e   Entry
-}
-
-func (sh *shard) lookupHot(k []byte) (hotLookup, bool) {
-	h, ok := sh.hot[string(k)]
-	if !ok {
-		if h, ok = sh.hotOld[string(k)]; !ok {
-			return hotLookup{}, false
-		}
-	}
-	if h.pLen == 0xff {
-		return hotLookup{}, true // known absent
-	}
-	e := Entry{Stamp: h.stamp, Deleted: h.deleted}
-	if !e.Deleted {
-		e.Phone = h.phone[:h.pLen]
-	}
-	return hotLookup{has: true, e: e}, true
-}
-
 // rememberRound caches the final state of every key the committed round
 // touched.
 func (sh *shard) rememberRound(b *Batch) {
@@ -257,16 +228,8 @@ func (sh *shard) rememberRound(b *Batch) {
 			h = hotEntry{stamp: c.stamp, deleted: c.deleted, pLen: c.pLen}
 			copy(h.phone[:], sh.arenaPhone(c))
 		}
-		k := b.ops[oi].key(b.buf)
-		if _, ok := sh.hot[string(k)]; !ok && len(sh.hot) >= maxHot {
-			sh.hotOld, sh.hot = sh.hot, make(map[string]hotEntry, maxHot)
-		}
-		sh.hot[string(k)] = h
+		sh.hot.put(sh.khash[slot], b.ops[oi].key(b.buf), h)
 	}
-}
-
-func (sh *shard) forgetHot() {
-	sh.hot, sh.hotOld = make(map[string]hotEntry), nil
 }
 
 // apply merges the ops idx of b (all of this shard) and commits them with
@@ -372,8 +335,8 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 				}
 			}
 		}
+		sh.wrote[sh.slot[oi]] = true
 		if remove {
-			_ = pb.Delete(k, nil)
 			*c = curEntry{}
 		} else {
 			st.digest += sh.entryHash(k, ne)
@@ -387,8 +350,6 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 					return s.fail(err)
 				}
 			}
-			sh.buf = appendValue(sh.buf[:0], ne)
-			_ = pb.Set(k, sh.buf, nil)
 			sh.setCur(c, ne)
 		}
 		if local {
@@ -397,6 +358,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 			st.head++
 		}
 	}
+	sh.writeEntries(b)
 	if nrec > 0 {
 		binary.BigEndian.PutUint32(sh.rec, uint32(nrec))
 		key = appendLogKey(key[:0], sh.id, first)
@@ -419,7 +381,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 	}
 	if err := sh.commit(st); err != nil {
 		clear(sh.counts)
-		sh.forgetHot()
+		sh.hot.reset()
 		return err
 	}
 	sh.rememberRound(b)
@@ -441,6 +403,27 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 		return ErrBookFull
 	}
 	return nil
+}
+
+// writeEntries stages the final entry of every key the round changed, in
+// key order (the slots are sorted): pebble's memtable insert starts from
+// where the previous key went in, so sorted keys go in at a fraction of
+// the cost of keys in arrival order, and a key changed several times in
+// the round is written once.
+func (sh *shard) writeEntries(b *Batch) {
+	for slot, changed := range sh.wrote {
+		if !changed {
+			continue
+		}
+		c := &sh.cur[slot]
+		k := b.ops[sh.canon[slot]].key(b.buf)
+		if !c.has {
+			_ = sh.pb.Delete(k, nil)
+			continue
+		}
+		sh.buf = appendValue(sh.buf[:0], sh.entryOf(c))
+		_ = sh.pb.Set(k, sh.buf, nil)
+	}
 }
 
 // commit writes the staged pebble batch with the shard's new state and

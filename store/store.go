@@ -81,7 +81,7 @@ func Open(cfg Config, log hclog.Logger) (*Store, error) {
 	}
 	s.db = db
 	for i := range s.shards {
-		s.shards[i] = &shard{s: s, id: i, counts: map[string]*bookCount{}, pb: db.NewBatch(), hot: map[string]hotEntry{}}
+		s.shards[i] = &shard{s: s, id: i, counts: map[string]*bookCount{}, pb: db.NewBatch()}
 	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
