@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -65,4 +66,30 @@ func TestHotCacheGrowsToItsBound(t *testing.T) {
 	k := []byte("k-0")
 	_, ok := c.get(hotHash(k), k)
 	require.False(t, ok)
+}
+
+// sortByKey orders ops exactly as their keys compare bytewise, whatever
+// the keys share or how short they are.
+func TestSortByKeyIsBytewiseOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		alphabet := rapid.SampledFrom([]byte{0, 1, 'a', 'b', 0xff})
+		name := rapid.SliceOfN(alphabet, 0, 20)
+		b := &Batch{}
+		n := rapid.IntRange(1, 60).Draw(t, "n")
+		var idx []int32
+		for i := range n {
+			require.NoError(t, b.stage(opRemote, name.Draw(t, "user"), name.Draw(t, "contact"), nil, Entry{}))
+			idx = append(idx, int32(i))
+		}
+		order, _ := sortByKey(nil, nil, b, idx)
+		require.Len(t, order, n)
+		seen := map[int32]bool{}
+		for i, oi := range order {
+			seen[oi] = true
+			if i > 0 && bytes.Compare(b.ops[order[i-1]].key(b.buf), b.ops[oi].key(b.buf)) > 0 {
+				t.Fatalf("keys %q and %q out of order", b.ops[order[i-1]].key(b.buf), b.ops[oi].key(b.buf))
+			}
+		}
+		require.Len(t, seen, n)
+	})
 }

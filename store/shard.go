@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -57,6 +56,7 @@ type shard struct {
 	pb  *pebble.Batch
 	// scratch, guarded by mu
 	order []int32
+	keys  []sortKey
 	slot  []int32
 	cur   []curEntry
 	canon []int32  // per slot: the op whose key it is
@@ -153,10 +153,7 @@ func (sh *shard) addCount(st *shardState, user []byte, delta int) error {
 // and points slot[op] at it.
 func (sh *shard) read(b *Batch, idx []int32) error {
 	buf := b.buf
-	sh.order = append(sh.order[:0], idx...)
-	slices.SortFunc(sh.order, func(x, y int32) int {
-		return bytes.Compare(b.ops[x].key(buf), b.ops[y].key(buf))
-	})
+	sh.order, sh.keys = sortByKey(sh.order, sh.keys, b, idx)
 	if cap(sh.slot) < len(b.ops) {
 		sh.slot = make([]int32, len(b.ops))
 	}
