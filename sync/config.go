@@ -42,6 +42,13 @@ type Config struct {
 	// peer (or no fresher one, when its data is stale) within it serves
 	// its own data and says so.
 	SyncTimeout time.Duration
+	// ServeLag bounds how far behind its peers a starting member may be
+	// when it begins to serve: after its transfer it repeats catch-up
+	// rounds with every peer until one completes within ServeLag (what
+	// the peers wrote meanwhile is all it can lack), or until a round is
+	// not clearly shorter than the one before (the peers write faster than
+	// it applies: it serves then, and says so).
+	ServeLag time.Duration
 	// FeedGrace is how long after a live member's feed dropped a client
 	// acknowledgement still waits for the member to reconnect and confirm,
 	// within the acknowledgement's own timeout.
@@ -91,6 +98,7 @@ func DefaultConfig(name string) Config {
 		AntiEntropyInterval: 2 * time.Second,
 		AntiEntropyRounds:   2,
 		SyncTimeout:         30 * time.Second,
+		ServeLag:            time.Second,
 		FeedGrace:           3 * time.Second,
 		CursorSaveInterval:  100 * time.Millisecond,
 		CursorTTL:           time.Hour,
@@ -110,8 +118,8 @@ func (c Config) Validate() error {
 		return errors.New("sync: feed grace must not be negative")
 	case c.MaxTransfers <= 0 || c.MaxBatch <= 0 || c.FeedChunk <= 0 || c.AntiEntropyRounds <= 0:
 		return errors.New("sync: max transfers, max batch, feed chunk and anti-entropy rounds must be positive")
-	case c.ReconcileInterval <= 0 || c.AntiEntropyInterval <= 0 || c.SyncTimeout <= 0:
-		return errors.New("sync: reconcile, anti-entropy and sync timeouts must be positive")
+	case c.ReconcileInterval <= 0 || c.AntiEntropyInterval <= 0 || c.SyncTimeout <= 0 || c.ServeLag <= 0:
+		return errors.New("sync: reconcile, anti-entropy, sync timeout and serve lag must be positive")
 	case c.CursorSaveInterval <= 0 || c.CursorTTL <= 0:
 		return errors.New("sync: cursor save interval and TTL must be positive")
 	case c.MaxClockAhead < time.Second:

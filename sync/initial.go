@@ -24,7 +24,13 @@ import (
 //     the same state);
 //  4. from every other peer it takes a catch-up barrier: the answer comes
 //     once that peer's feed has sent everything it had logged;
-//  5. it serves. A member that reaches no peer within SyncTimeout serves
+//  5. while steps 3-4 (or the last round) took longer than ServeLag, it
+//     takes another catch-up barrier from every peer: under load the
+//     peers wrote on while it caught up, and what it lacks is what they
+//     wrote in the last round. It stops when a round completes within
+//     ServeLag, or when a round is not clearly shorter than the one
+//     before (it cannot close the gap; it serves and says so);
+//  6. it serves. A member that reaches no peer within SyncTimeout serves
 //     its own data and says it is alone. A transfer or catch-up is never
 //     cut short while it makes progress (however long it takes under
 //     load); one that makes none for SyncTimeout is given up on, and the
@@ -115,6 +121,7 @@ func (m *Manager) initialSync() {
 	}
 	m.alone.Store(false)
 	source := ""
+	stageStart := time.Now()
 	if m.st.Stale() {
 		source = m.waitFresherSource(ctx)
 		if source == "" {
@@ -129,6 +136,7 @@ func (m *Manager) initialSync() {
 		}
 	} else {
 		source = m.pickSource(peers)
+		stageStart = time.Now()
 		// Publish our digest first, so that a peer holding exactly our
 		// state answers with an empty transfer.
 		m.publishMeta(preferPublishedWait)
@@ -158,11 +166,42 @@ func (m *Manager) initialSync() {
 		}
 	}
 	// Catch up with every other peer, all at once, each for as long as it
-	// makes progress.
+	// makes progress; then with every peer again while that took longer
+	// than ServeLag and the rounds shrink.
+	failed := m.catchUpRound(peers, source)
+	took := time.Since(stageStart)
+	rounds := 1
+	for failed == 0 && took > m.cfg.ServeLag && m.ctx.Err() == nil {
+		roundStart := time.Now()
+		failed = m.catchUpRound(peers, "")
+		prev := took
+		took = time.Since(roundStart)
+		rounds++
+		m.stats.CatchUpRounds.Add(1)
+		if took > m.cfg.ServeLag && took > prev*3/4 {
+			m.log.Warn("serving while behind the peers: the last catch-up round did not shrink (they write faster than this member applies)",
+				"rounds", rounds, "last_round", took.Round(time.Millisecond), "serve_lag", m.cfg.ServeLag)
+			m.note(fmt.Sprintf("serving about %v behind the peers (catch-up rounds stopped shrinking)", took.Round(100*time.Millisecond)))
+			return
+		}
+	}
+	if failed > 0 {
+		m.note("serving without a catch-up from every peer (timed out)")
+	} else if m.SyncNote() == "" {
+		m.note("in sync with every peer")
+	}
+	if rounds > 1 {
+		m.log.Info("caught up with every peer", "rounds", rounds, "last_round", took.Round(time.Millisecond))
+	}
+}
+
+// catchUpRound takes a catch-up barrier from every peer but skip, all at
+// once, each for as long as it makes progress, and counts the failures.
+func (m *Manager) catchUpRound(peers []string, skip string) int {
 	errs := make(chan error, len(peers))
 	n := 0
 	for _, name := range peers {
-		if name == source {
+		if name == skip {
 			continue
 		}
 		n++
@@ -174,11 +213,7 @@ func (m *Manager) initialSync() {
 			failed++
 		}
 	}
-	if failed > 0 {
-		m.note("serving without a catch-up from every peer (timed out)")
-	} else if m.SyncNote() == "" {
-		m.note("in sync with every peer")
-	}
+	return failed
 }
 
 // preferPublishedWait is how long an initial pull waits for its digest to

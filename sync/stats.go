@@ -25,6 +25,7 @@ type Stats struct {
 	PullEntriesRx      atomic.Uint64
 	PullBytesRx        atomic.Uint64
 	AntiEntropyPulls   atomic.Uint64
+	CatchUpRounds      atomic.Uint64 // catch-up rounds a starting member repeated because the last one took longer than ServeLag
 	RefillDropped      atomic.Uint64 // entries a refill dropped: the cluster had deleted them
 	FeedsAttached      atomic.Uint64 // feed connections (peers' dials) taken on: a reconnect counts again
 	PeersRefused       atomic.Uint64

@@ -117,3 +117,63 @@ func TestTransferUnderContinuousLoadCompletes(t *testing.T) {
 	require.Len(t, h.List(2, "load"), n)
 	t.Logf("%d changes written during the join", n)
 }
+
+// A member joining while a client writes on reports serving only once a
+// catch-up round with every peer is short (ServeLag): its first stage (a
+// transfer over a slow link) takes seconds, during which the load goes
+// on, so it takes at least one more round before serving, and then lacks
+// at most what was written within about one round.
+func TestJoinerUnderLoadServesOnlyWhenCaughtUp(t *testing.T) {
+	const serveLag = 300 * time.Millisecond
+	h := New(t, 2, Options{BaseIP: 240, Heartbeat: 400 * time.Millisecond, Profile: "local",
+		Tune: func(i int, c *node.Config) {
+			c.Sync.SyncTimeout = 20 * time.Second
+			c.Sync.ServeLag = serveLag
+		}})
+	h.WaitConverged(20 * time.Second)
+	pre := h.Client(0, "pre")
+	for i := range 4000 {
+		require.NoError(t, pre.Update(fmt.Sprintf("pre-%05d", i), "1"))
+	}
+	_, err := pre.List()
+	require.NoError(t, err)
+	h.WaitConverged(20 * time.Second)
+
+	// The joiner reads each peer at 1 MiB/s: the 2 MB transfer takes about
+	// two seconds; the load (about 250 kB/s) is slower than the link, so
+	// each round is shorter than the one before.
+	joinerIP := fmt.Sprintf("127.0.0.%d", 240+2)
+	for i := range 2 {
+		h.net.Throttle(joinerIP, h.Node(i).IP, 1<<20)
+	}
+	var stop atomic.Bool
+	written := make(chan int, 1)
+	go func() {
+		c := h.Client(0, "load")
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		i := 0
+		for !stop.Load() {
+			<-tick.C
+			if c.Update(fmt.Sprintf("l%07d", i), "2") != nil {
+				break
+			}
+			i++
+		}
+		_, _ = c.List()
+		written <- i
+	}()
+	j := h.Add()
+	h.WaitFor(60*time.Second, "the new member to serve", func() bool { return j.Node != nil && j.Node.Ready() })
+	stop.Store(true)
+	n := <-written
+	rounds := j.Node.Sync.Stats().CatchUpRounds.Load()
+	t.Logf("joiner served after %d extra catch-up rounds; note %q; %d load changes", rounds, j.Node.Sync.SyncNote(), n)
+	require.GreaterOrEqual(t, rounds, uint64(1), "the first stage took longer than the serve lag: another round before serving")
+	require.NotContains(t, j.Node.Sync.SyncNote(), "behind", "the rounds shrank: it caught up")
+	for i := range 2 {
+		h.net.Throttle(joinerIP, h.Node(i).IP, 0)
+	}
+	h.WaitConverged(30 * time.Second)
+	require.Len(t, h.List(2, "load"), n)
+}

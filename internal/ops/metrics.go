@@ -98,6 +98,7 @@ var (
 	dTxEntries     = desc("contact_askforupdate_entries_sent_total", "Entries sent by AskForUpdate transfers.")
 	dTxBytes       = desc("contact_askforupdate_bytes_sent_total", "Bytes sent by AskForUpdate transfers.")
 	dPulls         = desc("contact_askforupdate_pulls_total", "AskForUpdate pulls completed.")
+	dCatchUpRounds = desc("contact_sync_catchup_rounds_total", "Extra catch-up rounds a starting member took because the last one lasted longer than the serve lag (peers wrote on meanwhile).")
 	dRxEntries     = desc("contact_askforupdate_entries_received_total", "Entries received by pulls.")
 	dRxBytes       = desc("contact_askforupdate_bytes_received_total", "Bytes received by pulls.")
 	dAntiEntropy   = desc("contact_anti_entropy_pulls_total", "Pulls started because digests differed.")
@@ -126,7 +127,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dClientFrames, dPeerFramesIn, dChangesPushed, dViolations, dMerge, dConnsActive,
 		dConnsAccepted, dConnsRefused, dConnSlots, dConnsReserved, dIdleClosed, dPeerUp, dPeerLag, dPeerLagSec, dPeerBytes, dPeerOffset, dPeerChanges,
-		dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes, dPulls, dRxEntries, dRxBytes, dAntiEntropy,
+		dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes, dPulls, dCatchUpRounds, dRxEntries, dRxBytes, dAntiEntropy,
 		dTransfersRun, dFeedBytes, dExpiredSkip, dClockAhead, dRefillDropped, dMark, dStale, dCutoff, dLogHead,
 		dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest, dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
 		ch <- d
@@ -196,6 +197,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dTxEntries, ss.TransferEntriesTx.Load())
 	counter(dTxBytes, ss.TransferBytesTx.Load())
 	counter(dPulls, ss.PullsDone.Load())
+	counter(dCatchUpRounds, ss.CatchUpRounds.Load())
 	counter(dRxEntries, ss.PullEntriesRx.Load())
 	counter(dRxBytes, ss.PullBytesRx.Load())
 	counter(dAntiEntropy, ss.AntiEntropyPulls.Load())

@@ -59,6 +59,7 @@ type options struct {
 	connRate    float64
 	maxAhead    time.Duration
 	syncTimeout time.Duration
+	serveLag    time.Duration
 	clockOffset time.Duration
 	cacheSize   int64
 	memtable    int64
@@ -104,6 +105,7 @@ func Command() *cobra.Command {
 	f.DurationVar(&o.grace, "tombstone-grace", 7*24*time.Hour, "how long delete markers are kept; a member out of contact with every serving peer longer than this refills before it serves again")
 	f.DurationVar(&o.maxAhead, "max-clock-ahead", time.Minute, "no clock or stamp heard moves this server's clock further than this past its wall clock; peers beyond it are reported")
 	f.DurationVar(&o.syncTimeout, "sync-timeout", 30*time.Second, "longest wait for peers at start: a member whose seeds never answer then serves its own data, alone")
+	f.DurationVar(&o.serveLag, "serve-lag", time.Second, "a starting member serves once a catch-up round with every peer takes at most this long (under load it repeats rounds while they shrink)")
 	f.DurationVar(&o.clockOffset, "clock-offset", 0, "testing: shift this server's wall clock by this much (e.g. 720h to run it 30 days later, -1h behind)")
 	f.Int64Var(&o.cacheSize, "cache-size", 128<<20, "bytes of pebble's block cache")
 	f.Int64Var(&o.memtable, "memtable-size", 32<<20, "bytes of pebble's memtable (two may be in memory at once)")
@@ -166,6 +168,7 @@ func run(o options) error {
 		log.Warn("wall clock shifted for testing (--clock-offset)", "offset", off)
 	}
 	cfg.Sync.SyncTimeout = o.syncTimeout
+	cfg.Sync.ServeLag = o.serveLag
 	cfg.Server.MaxConnRate = o.connRate
 	cfg.Gossip.BindAddr = o.gossip
 	cfg.Gossip.AdvertiseAddr = o.advertise
