@@ -407,8 +407,11 @@ func (o *owner) finishPull(r *pullReq) {
 		m.stats.PullsDone.Add(1)
 		m.stats.PullEntriesRx.Add(uint64(frames))
 		m.stats.PullBytesRx.Add(uint64(bytes))
+		// The frames counted are every change that arrived on the
+		// connection while the pull ran: the transfer and, interleaved
+		// with it on the same connection, the peer's feed of its changes.
 		m.log.Info("pulled state from peer", "peer", c.peer, "kind", r.kind.String(), "reason", r.reason,
-			"entries", frames, "bytes", bytes, "seconds", time.Since(r.start).Seconds())
+			"frames_received", frames, "bytes_received", bytes, "seconds", time.Since(r.start).Seconds())
 	}
 	r.done <- nil
 }
