@@ -56,7 +56,8 @@ need_redis() {
 
 json_field() { sed -n "s/.*\"$1\":\([0-9.e+]*\).*/\1/p"; }
 
-# start_cluster NAME PREFIX: starts three contact-servers NAME-1..3 on
+# start_cluster NAME PREFIX: starts three contact-servers (SERVER_FLAGS, if
+# set, are added to each one's flags: settings to compare) NAME-1..3 on
 # PREFIX1..PREFIX3 (127.0.0.3 -> 127.0.0.31-33): contact port 29000, gossip
 # 27946, HTTP 28080, memberlist's local profile, each joining the first; it
 # returns once all three serve and the first has both links (the one it
@@ -67,7 +68,7 @@ start_cluster() {
     local join=(); [ "$i" != 1 ] && join=(--join "${prefix}1:27946")
     "$BIN/contact-server" --name "$name-$i" --listen "$prefix$i:29000" --gossip "$prefix$i:27946" \
       --http "$prefix$i:28080" --gossip-profile local --data-dir "$TMP/$name-$i" --log-level warn \
-      --max-conn-rate 0 "${join[@]}" 2>>"$TMP/$name-$i.log" &
+      --max-conn-rate 0 "${join[@]}" ${SERVER_FLAGS:-} 2>>"$TMP/$name-$i.log" &
     PIDS+=($!)
   done
   for i in 1 2 3; do wait_serving "$prefix$i:29000"; done

@@ -12,6 +12,7 @@
 # counters from /metrics as they grew during the run, and each server
 # process's CPU seconds over the run (/proc/PID/stat).
 # Usage: bench/overload.sh [RUNS] [DURATION] [RATE]   (default 1 run of 60s at full speed)
+#        SERVER_FLAGS='--memtable-size 67108864' adds flags to every member
 # Measurements: flock -x /work/notes/bench.lock bench/overload.sh
 source "$(dirname "$0")/lib.sh"
 RUNS=${1:-1}
@@ -43,7 +44,7 @@ for run in $(seq 1 "$RUNS"); do
   sleep 5
   "$BIN/contact-server" --name "ov-$run-4" --listen "${P}4:29000" --gossip "${P}4:27946" \
     --http "${P}4:28080" --gossip-profile local --data-dir "$TMP/ov-$run-4" --log-level warn \
-    --max-conn-rate 0 --join "${P}1:27946" 2>>"$TMP/ov-$run-4.log" &
+    --max-conn-rate 0 --join "${P}1:27946" ${SERVER_FLAGS:-} 2>>"$TMP/ov-$run-4.log" &
   PIDS+=($!)
   rc=0; wait "$tool" || rc=$?
   cpu="CPU seconds during the run (/proc):"
