@@ -3,6 +3,9 @@ package store
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // ErrBookFull refuses a local Update that would take a book past
@@ -149,14 +152,18 @@ func (b *Batch) Commit() (CommitResult, error) {
 		b.byShard[sh] = append(b.byShard[sh], int32(i))
 	}
 	var firstErr error
-	for i, idx := range b.byShard {
-		if len(idx) == 0 {
-			continue
-		}
-		if err := s.shards[i].apply(b, idx, &res); err != nil && firstErr == nil {
-			firstErr = err
-			if !errors.Is(err, ErrBookFull) {
-				break
+	if workers := min(runtime.GOMAXPROCS(0), b.nonEmptyShards()); len(b.ops) >= parallelMin && workers > 1 && !b.KeepChanges {
+		firstErr = b.applyParallel(workers, &res)
+	} else {
+		for i, idx := range b.byShard {
+			if len(idx) == 0 {
+				continue
+			}
+			if err := s.shards[i].apply(b, idx, &res); err != nil && firstErr == nil {
+				firstErr = err
+				if !errors.Is(err, ErrBookFull) {
+					break
+				}
 			}
 		}
 	}
@@ -165,6 +172,72 @@ func (b *Batch) Commit() (CommitResult, error) {
 		b.buf = nil
 	}
 	return res, firstErr
+}
+
+// parallelMin is the batch size from which Commit applies its shards on
+// several goroutines (at most GOMAXPROCS). A peer applies everything one
+// connection brings on one goroutine: with its shards applied one after
+// another it could use one core while the clients of the member it follows
+// use all of them, and fall behind for good. Smaller batches (a client's
+// read buffer: about 236 Updates) stay on the caller's goroutine, where a
+// hand-off would cost more than it saves.
+const parallelMin = 1024
+
+func (b *Batch) nonEmptyShards() int {
+	n := 0
+	for _, idx := range b.byShard {
+		if len(idx) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// applyParallel applies the shards of b on workers goroutines (the caller's
+// among them), each taking the next shard not yet taken, and merges their
+// results into res. Each shard is applied by one goroutine, in the order
+// its changes were staged, exactly as one after another; the shards share
+// nothing but the store's clock and counters, which are safe for
+// concurrent commits (clients' connections commit concurrently too). It
+// returns the error of the lowest shard that failed, as the sequential
+// path would report first.
+func (b *Batch) applyParallel(workers int, res *CommitResult) error {
+	s := b.s
+	var results [NumShards]CommitResult
+	var errs [NumShards]error
+	var next atomic.Int32
+	work := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= NumShards {
+				return
+			}
+			if idx := b.byShard[i]; len(idx) > 0 {
+				errs[i] = s.shards[i].apply(b, idx, &results[i])
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	var firstErr error
+	for i := range NumShards {
+		r := &results[i]
+		res.Applied += r.Applied
+		res.Ignored += r.Ignored
+		res.Ahead = max(res.Ahead, r.Ahead)
+		res.Seq = max(res.Seq, r.Seq)
+		if r.Pos[i] != 0 {
+			res.Pos[i] = r.Pos[i]
+		}
+		if errs[i] != nil && firstErr == nil {
+			firstErr = errs[i]
+		}
+	}
+	return firstErr
 }
 
 // Changes returns the local changes the last Commit applied, stamped, when
