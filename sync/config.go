@@ -17,6 +17,13 @@ type Config struct {
 	// HeartbeatInterval is how often a HeartBeat goes out on every peer
 	// connection; a connection silent for three intervals is closed.
 	HeartbeatInterval time.Duration
+	// HeartbeatBudget bounds the HeartBeats a member sends a second over
+	// all its peer connections (two per peer): with more peers than it
+	// allows at HeartbeatInterval, every connection's interval (and the
+	// silence that closes it) stretches to keep the total at the budget,
+	// so a member's heartbeat work stays constant however large the
+	// cluster grows. 0 means no bound.
+	HeartbeatBudget int
 	// DialTimeout bounds a dial plus the hello exchange.
 	DialTimeout time.Duration
 	// WriteTimeout closes a connection whose peer stops reading for this
@@ -88,6 +95,7 @@ func DefaultConfig(name string) Config {
 	return Config{
 		Name:                name,
 		HeartbeatInterval:   time.Second,
+		HeartbeatBudget:     64,
 		DialTimeout:         3 * time.Second,
 		WriteTimeout:        10 * time.Second,
 		RedialBackoffMax:    2 * time.Second,
@@ -114,6 +122,8 @@ func (c Config) Validate() error {
 		return errors.New("sync: server name must be 1..255 bytes")
 	case c.HeartbeatInterval <= 0 || c.DialTimeout <= 0 || c.WriteTimeout <= 0 || c.RedialBackoffMax <= 0:
 		return errors.New("sync: intervals and timeouts must be positive")
+	case c.HeartbeatBudget < 0:
+		return errors.New("sync: heartbeat budget must not be negative")
 	case c.FeedGrace < 0:
 		return errors.New("sync: feed grace must not be negative")
 	case c.MaxTransfers <= 0 || c.MaxBatch <= 0 || c.FeedChunk <= 0 || c.AntiEntropyRounds <= 0:

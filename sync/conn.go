@@ -305,12 +305,12 @@ func (m *Manager) describeEnd(c *peerConn, err error) {
 type silenceReader struct {
 	r       io.Reader
 	conn    net.Conn
-	silence time.Duration // 0: leave the deadline alone
+	silence func() time.Duration // nil: leave the deadline alone
 }
 
 func (s *silenceReader) Read(p []byte) (int, error) {
-	if s.silence > 0 {
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.silence))
+	if s.silence != nil {
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.silence()))
 	}
 	return s.r.Read(p)
 }
@@ -328,8 +328,49 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 }
 
 // silence is how long a peer connection may stay without a byte before it
-// is closed: three heartbeat intervals.
-func (m *Manager) silence() time.Duration { return 3 * m.cfg.HeartbeatInterval }
+// is closed: three heartbeat intervals, and a quarter more when the
+// interval is stretched by the budget (a peer that counts a few more
+// members than this one does sends a little less often).
+func (m *Manager) silence() time.Duration {
+	d := m.hbInterval()
+	if m.cfg.Now().UnixNano() < m.prevHBUntil.Load() {
+		d = max(d, time.Duration(m.prevHB.Load()))
+	}
+	if d > m.cfg.HeartbeatInterval {
+		return 3*d + 3*d/4
+	}
+	return 3 * d
+}
+
+// setPeerCount records how many peers this member has (the reconcile
+// loop). When that shrinks the interval, the old one still bounds the
+// silence for two of its intervals: a peer's next HeartBeat may come one
+// old interval after its last.
+func (m *Manager) setPeerCount(n int) {
+	before := m.hbInterval()
+	if m.nPeers.Swap(int32(n)) == int32(n) {
+		return
+	}
+	if after := m.hbInterval(); after < before {
+		m.prevHB.Store(int64(before))
+		m.prevHBUntil.Store(m.cfg.Now().Add(2 * before).UnixNano())
+	}
+}
+
+// hbInterval is the HeartBeat interval on each peer connection now:
+// HeartbeatInterval, stretched when two connections per peer would send
+// more than HeartbeatBudget HeartBeats a second. At 64 (the default) it
+// stretches only beyond 33 members: 2 × 32 peers at one a second.
+func (m *Manager) hbInterval() time.Duration {
+	return heartbeatInterval(m.cfg.HeartbeatInterval, m.cfg.HeartbeatBudget, int(m.nPeers.Load()))
+}
+
+func heartbeatInterval(base time.Duration, budget, peers int) time.Duration {
+	if budget <= 0 {
+		return base
+	}
+	return max(base, time.Duration(2*peers)*time.Second/time.Duration(budget))
+}
 
 // confirmedAll reports whether this feed has confirmed every change up to
 // head.

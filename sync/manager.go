@@ -67,9 +67,17 @@ type Manager struct {
 
 	transfers chan struct{} // semaphore of snapshots being streamed
 
-	mu      gosync.Mutex
-	peers   map[string]*peer
-	peersCh chan struct{} // closed and replaced whenever a connection attaches or detaches
+	mu    gosync.Mutex
+	peers map[string]*peer
+	// nPeers is len(peers) as the reconcile loop last left it: what the
+	// heartbeat interval is scaled by (read on every peer read).
+	nPeers atomic.Int32
+	// When many members leave at once the interval shrinks, but a peer's
+	// next HeartBeat may still come one old interval after its last: the
+	// silence keeps the old interval (nanoseconds) until the Unix
+	// nanosecond in prevHBUntil.
+	prevHB, prevHBUntil atomic.Int64
+	peersCh             chan struct{} // closed and replaced whenever a connection attaches or detaches
 	// gone records when a peer was dropped (memberlist said it died or
 	// left): a client acknowledgement still waits FeedGrace for a member
 	// that was killed and is coming straight back.
@@ -268,6 +276,7 @@ func (m *Manager) reconcile() {
 			m.log.Info("member gone: dropping its peer connections", "member", name)
 		}
 	}
+	m.setPeerCount(len(m.peers))
 	for name, at := range m.gone {
 		if _, ok := m.peers[name]; ok || time.Since(at) > m.cfg.FeedGrace {
 			delete(m.gone, name)
@@ -396,7 +405,7 @@ func (m *Manager) dial(ctx context.Context, mem membership.Member) (*peerConn, e
 		return nil, fmt.Errorf("peer at %s says it is %q, not %q", addr, reply, mem.Name)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	sr.silence = m.silence()
+	sr.silence = m.silence
 	return newPeerConn(m, mem.Name, mem.Meta.StoreID, outbound, conn, br), nil
 }
 
@@ -433,7 +442,7 @@ func (m *Manager) ServePeer(ctx context.Context, conn net.Conn, br *bufio.Reader
 	// peer learns it is accepted: every change committed after the peer
 	// has the reply is after that position, and is fed.
 	c := newPeerConn(m, name, mem.Meta.StoreID, inbound, conn,
-		bufio.NewReaderSize(&silenceReader{r: br, conn: conn, silence: m.silence()}, peerReadBuffer))
+		bufio.NewReaderSize(&silenceReader{r: br, conn: conn, silence: m.silence}, peerReadBuffer))
 	if !m.attach(c) {
 		return
 	}

@@ -129,7 +129,8 @@ func (c *peerConn) ownerLoop() {
 			o.saveCursor(true)
 		}
 	}()
-	ticker := time.NewTicker(m.cfg.HeartbeatInterval)
+	every := m.hbInterval()
+	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	// The first HeartBeat tells the peer our health at once, before any
 	// pull the manager queued meanwhile (buffered: the first step flushes).
@@ -167,6 +168,10 @@ func (c *peerConn) ownerLoop() {
 		case <-c.wake:
 		case <-ticker.C:
 			o.hbDue = true
+			if d := m.hbInterval(); d != every { // the member count moved the budget's interval
+				every = d
+				ticker.Reset(every)
+			}
 		case <-headCh:
 		case slot <- struct{}{}:
 			o.haveSlot = true

@@ -266,3 +266,41 @@ func TestAcknowledgedChangeReachesAPeerThatJustRestarted(t *testing.T) {
 	}
 	require.Zero(t, h.Node(0).Node.Sync.Stats().BarrierTimeouts.Load())
 }
+
+// With a heartbeat budget, a member's HeartBeats at rest stay within it
+// however many peers it has (here 3 peers, 6 connections, at a budget of 2
+// a second instead of the 60 that 100 ms intervals would send), and the
+// stretched silence closes no connection.
+func TestHeartbeatBudgetBoundsHeartbeatsAtRest(t *testing.T) {
+	h := New(t, 4, Options{BaseIP: 200, Tune: func(_ int, c *node.Config) { c.Sync.HeartbeatBudget = 2 }})
+	h.WaitConverged(20 * time.Second)
+	put(t, h, 0, "hb", "a", "1")
+	h.WaitFor(10*time.Second, "the change on every member", func() bool {
+		for i := range 4 {
+			if len(h.List(i, "hb")) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	hbs := func(i int) uint64 { return h.Node(i).Node.Sync.Stats().FramesIn[wire.ServerHeartBeat].Load() }
+	silent := func(i int) uint64 { return h.Node(i).Node.Sync.Stats().SilentClosed.Load() }
+	var before [4]uint64
+	var silentBefore [4]uint64
+	for i := range 4 {
+		before[i], silentBefore[i] = hbs(i), silent(i)
+	}
+	const window = 4 * time.Second
+	start := time.Now()
+	<-time.After(window) // a rate is counted over a window of rest: nothing to wait for
+	elapsed := time.Since(start).Seconds()
+	for i := range 4 {
+		got := float64(hbs(i)-before[i]) / elapsed
+		t.Logf("node %d received %.1f HeartBeats a second", i, got)
+		require.Greater(t, got, 0.0, "HeartBeats still flow")
+		require.Less(t, got, 4.0, "at most about the budget (2 a second), not 60")
+		require.Equal(t, silentBefore[i], silent(i), "no connection closed as silent")
+	}
+	ok, why := h.Converged()
+	require.True(t, ok, why)
+}
