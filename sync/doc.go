@@ -34,10 +34,18 @@
 // sent before it), and the answer to one we sent on the connection we
 // dialed tells us we have every change the peer had logged when it asked.
 //
+// Every connection sends a HeartBeat each interval; so that a member's
+// heartbeat work does not grow with the cluster, the interval stretches
+// beyond HeartbeatBudget HeartBeats a second over all its connections
+// (beyond 33 members at the default), and the silence that closes a
+// connection with it.
+//
 // # Concurrency
 //
 // Each connection has two goroutines: its reader, which applies the
-// peer's frames to the store and hands control events (HeartBeats to
+// peer's frames to the store (a large batch spreads its shards over up to
+// GOMAXPROCS goroutines inside the store's Commit, which returns only
+// when all are done) and hands control events (HeartBeats to
 // answer, answers to ours, AskForUpdate) to an inbox without ever
 // blocking; and its owner, the only writer, which owns the connection's
 // state (cursor, HeartBeat accounting, pull and snapshot progress) and
