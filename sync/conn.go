@@ -256,6 +256,12 @@ func (c *peerConn) readLoop() error {
 				st.ObserveClock(f.Clock)
 			}
 		case wire.ServerUpdateClock:
+			// The answer says the peer sent everything before it: what it
+			// sent must be committed before a pull or a catch-up that waits
+			// for this answer ends (both often arrive in one read buffer).
+			if err := commit(); err != nil {
+				return err
+			}
 			if ahead := st.ObserveClock(f.Clock); ahead > 0 {
 				m.clockAhead(c.peer, ahead, "its clock is")
 			}

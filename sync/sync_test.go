@@ -78,7 +78,7 @@ func (f *fakeCluster) setHealth(name string, h wire.Health) {
 // scriptedPeer is the far end of an in-memory connection, played by the
 // test: it reads our frames and writes its own.
 type scriptedPeer struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	dec  *wire.Decoder
 }
@@ -106,7 +106,7 @@ func (p *scriptedPeer) next(skipHB bool) wire.ServerFrame {
 	}
 }
 
-func testManager(t *testing.T, cl Cluster, mod func(*Config)) (*Manager, *store.Store) {
+func testManager(t testing.TB, cl Cluster, mod func(*Config)) (*Manager, *store.Store) {
 	t.Helper()
 	scfg := store.DefaultConfig(t.TempDir())
 	st, err := store.Open(scfg, hclog.NewNullLogger())
@@ -131,13 +131,13 @@ func testManager(t *testing.T, cl Cluster, mod func(*Config)) (*Manager, *store.
 
 var errNoNetwork = errors.New("test: no network")
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // dialedBy returns a Dialer that hands our side of a pipe to the manager
 // and the far side, the peer's, to the test.
-func dialedBy(t *testing.T, name string) (func(context.Context, string) (net.Conn, error), <-chan *scriptedPeer) {
+func dialedBy(t testing.TB, name string) (func(context.Context, string) (net.Conn, error), <-chan *scriptedPeer) {
 	peers := make(chan *scriptedPeer, 4)
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		ours, theirs := net.Pipe()
@@ -183,9 +183,11 @@ func TestPullEndsOnlyWithItsOwnBarrier(t *testing.T) {
 	p.send(wire.AppendHeartBeat(nil, wire.HealthServing, 0))
 	require.Equal(t, wire.ServerUpdateClock, p.next(true).Op)
 	require.False(t, m.Synced(), "the answer to an earlier HeartBeat ended the pull")
-	// The transfer, then the answer to the barrier.
+	// The transfer, then the answer to the barrier, in one write: they
+	// reach the reader in one buffer, and the answer must not end the pull
+	// before the change before it is committed.
 	u, _ := wire.AppendServerUpdate(nil, 77, []byte("u"), []byte("c"), []byte("1"))
-	p.send(u, wire.AppendUpdateClock(nil, 1))
+	p.send(wire.AppendUpdateClock(u, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.True(t, m.WaitSynced(ctx))
