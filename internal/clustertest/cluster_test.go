@@ -23,6 +23,18 @@ func put(t *testing.T, h *Harness, i int, user, contact, phone string) {
 	require.NoError(t, err)
 }
 
+// fill writes n contacts (prefix and a five-digit number) with phone into
+// user's book on node i, and returns once its ListAll acknowledged them.
+func fill(t *testing.T, h *Harness, i int, user, prefix, phone string, n int) {
+	t.Helper()
+	c := h.Client(i, user)
+	for k := range n {
+		require.NoError(t, c.Update(fmt.Sprintf("%s%05d", prefix, k), phone))
+	}
+	_, err := c.List()
+	require.NoError(t, err)
+}
+
 func del(t *testing.T, h *Harness, i int, user, contact string) {
 	t.Helper()
 	c := h.Client(i, user)
@@ -107,12 +119,7 @@ func TestScaleOutNewMembersPullState(t *testing.T) {
 func TestGracefulLeaveDeliversLastChanges(t *testing.T) {
 	h := New(t, 3, Options{BaseIP: 60})
 	h.WaitConverged(20 * time.Second)
-	c := h.Client(2, "gina")
-	for i := range 500 {
-		require.NoError(t, c.Update(fmt.Sprintf("c%03d", i), "1"))
-	}
-	_, err := c.List()
-	require.NoError(t, err)
+	fill(t, h, 2, "gina", "c", "1", 500)
 	h.Stop(2)
 	h.WaitConverged(10 * time.Second)
 	require.Len(t, h.List(0, "gina"), 500)
@@ -204,13 +211,8 @@ func TestPeerThatStopsReadingIsDroppedWithoutSlowingClients(t *testing.T) {
 	h.WaitConverged(20 * time.Second)
 	transfers := h.Node(0).Node.Sync.Stats().TransfersStarted.Load()
 	stuck, _ := impersonate(t, h, 0, 1) // a feed that never reads
-	c := h.Client(0, "jack")
 	start := time.Now()
-	for i := range 20000 {
-		require.NoError(t, c.Update(fmt.Sprintf("c%05d", i), "123"))
-	}
-	_, err := c.List()
-	require.NoError(t, err)
+	fill(t, h, 0, "jack", "c", "123", 20000)
 	t.Logf("20000 client updates took %v with a stuck peer feed", time.Since(start))
 	h.WaitConverged(20 * time.Second)
 	require.Len(t, h.List(1, "jack"), 20000, "the real peer caught up")
@@ -218,7 +220,7 @@ func TestPeerThatStopsReadingIsDroppedWithoutSlowingClients(t *testing.T) {
 	// The stuck connection was closed by node 0: reading it (now) ends,
 	// rather than waiting for more.
 	_ = stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err = io.Copy(io.Discard, stuck)
+	_, err := io.Copy(io.Discard, stuck)
 	if err != nil {
 		require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the stuck feed is still open: %v", err)
 	}

@@ -64,12 +64,7 @@ func TestTransferUnderContinuousLoadCompletes(t *testing.T) {
 	h := New(t, 2, Options{BaseIP: 230, Heartbeat: 400 * time.Millisecond, Profile: "local",
 		Tune: func(_ int, c *node.Config) { c.Sync.SyncTimeout = 20 * time.Second }})
 	h.WaitConverged(20 * time.Second)
-	pre := h.Client(0, "lou")
-	for i := range 20000 {
-		require.NoError(t, pre.Update(fmt.Sprintf("pre-%05d", i), "1"))
-	}
-	_, err := pre.List()
-	require.NoError(t, err)
+	fill(t, h, 0, "lou", "pre-", "1", 20000)
 	h.WaitConverged(20 * time.Second)
 
 	var stop atomic.Bool
@@ -131,12 +126,7 @@ func TestJoinerUnderLoadServesOnlyWhenCaughtUp(t *testing.T) {
 			c.Sync.ServeLag = serveLag
 		}})
 	h.WaitConverged(20 * time.Second)
-	pre := h.Client(0, "pre")
-	for i := range 4000 {
-		require.NoError(t, pre.Update(fmt.Sprintf("pre-%05d", i), "1"))
-	}
-	_, err := pre.List()
-	require.NoError(t, err)
+	fill(t, h, 0, "pre", "pre-", "1", 4000)
 	h.WaitConverged(20 * time.Second)
 
 	// The joiner reads each peer at 1 MiB/s: the 2 MB transfer takes about
