@@ -152,7 +152,11 @@ func (b *Batch) Commit() (CommitResult, error) {
 		b.byShard[sh] = append(b.byShard[sh], int32(i))
 	}
 	var firstErr error
-	if workers := min(runtime.GOMAXPROCS(0), b.nonEmptyShards()); len(b.ops) >= parallelMin && workers > 1 && !b.KeepChanges {
+	workers := 1
+	if len(b.ops) >= parallelMin && !b.KeepChanges { // a client's batch never gets here
+		workers = min(runtime.GOMAXPROCS(0), b.nonEmptyShards())
+	}
+	if workers > 1 {
 		firstErr = b.applyParallel(workers, &res)
 	} else {
 		for i, idx := range b.byShard {

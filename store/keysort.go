@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"slices"
 )
@@ -44,9 +45,9 @@ func sortByKey(order []int32, keys []sortKey, b *Batch, idx []int32) ([]int32, [
 	slices.SortFunc(keys, func(x, y sortKey) int {
 		switch {
 		case x.hi != y.hi:
-			return cmpU64(x.hi, y.hi)
+			return cmp.Compare(x.hi, y.hi)
 		case x.lo != y.lo:
-			return cmpU64(x.lo, y.lo)
+			return cmp.Compare(x.lo, y.lo)
 		}
 		return bytes.Compare(b.ops[x.op].key(buf), b.ops[y.op].key(buf))
 	})
@@ -55,13 +56,6 @@ func sortByKey(order []int32, keys []sortKey, b *Batch, idx []int32) ([]int32, [
 		order = append(order, k.op)
 	}
 	return order, keys
-}
-
-func cmpU64(a, b uint64) int {
-	if a < b {
-		return -1
-	}
-	return 1
 }
 
 // commonPrefix is the length of the prefix a and b share.

@@ -22,7 +22,7 @@ func BenchmarkPeerApply(b *testing.B) {
 	dial, peers := dialedBy(b, "p1")
 	m, st := testManager(b, cl, func(c *Config) { c.Dialer = dial; c.Logger = hclog.NewNullLogger() })
 	m.Start()
-	p := <-peers
+	p := dialed(b, peers)
 	// The initial sync: our first HeartBeat, AskForUpdate and its barrier.
 	require.Equal(b, wire.ServerHeartBeat, p.next(false).Op)
 	require.Equal(b, wire.ServerAskForUpdate, p.next(false).Op)

@@ -158,6 +158,18 @@ func dialedBy(t testing.TB, name string) (func(context.Context, string) (net.Con
 	}, peers
 }
 
+// dialed returns the scripted peer the manager dialed.
+func dialed(t testing.TB, peers <-chan *scriptedPeer) *scriptedPeer {
+	t.Helper()
+	select {
+	case p := <-peers:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("the manager did not dial its peer")
+		return nil
+	}
+}
+
 // A pull ends with the answer to its own barrier, never with the answer to
 // a HeartBeat sent before it (issue 10: a member reported "initial sync
 // complete" before its peer's transfer arrived).
@@ -166,12 +178,7 @@ func TestPullEndsOnlyWithItsOwnBarrier(t *testing.T) {
 	dial, peers := dialedBy(t, "p1")
 	m, st := testManager(t, cl, func(c *Config) { c.Dialer = dial })
 	m.Start()
-	var p *scriptedPeer
-	select {
-	case p = <-peers:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the manager did not dial its peer")
-	}
+	p := dialed(t, peers)
 	first := p.next(false)
 	require.Equal(t, wire.ServerHeartBeat, first.Op, "a connection starts with a HeartBeat")
 	require.Equal(t, wire.ServerAskForUpdate, p.next(true).Op, "the initial sync asks for the peer's state")
@@ -292,12 +299,7 @@ func TestFirstTransferGivesAFirstMark(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, st.Mark())
 	m.Start()
-	var p *scriptedPeer
-	select {
-	case p = <-peers:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the manager did not dial its peer")
-	}
+	p := dialed(t, peers)
 	require.Equal(t, wire.ServerAskForUpdate, p.next(true).Op)
 	u, _ := wire.AppendServerUpdate(nil, 77, []byte("u"), []byte("theirs"), []byte("2"))
 	p.send(u, wire.AppendUpdateClock(nil, 1), wire.AppendUpdateClock(nil, 1))

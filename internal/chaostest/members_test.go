@@ -134,18 +134,8 @@ func waitMembers(t *testing.T, c *cluster, n int, d time.Duration) {
 			if err != nil {
 				return err.Error()
 			}
-			alive := 0
-			for _, m := range st.Members {
-				if m.State != "alive" {
-					continue
-				}
-				alive++
-				if !m.Self && (!m.OutboundUp || !m.InboundUp) {
-					return fmt.Sprintf("%s: links to %s not up", s.name, m.Name)
-				}
-			}
-			if alive != n {
-				return fmt.Sprintf("%s sees %d members alive", s.name, alive)
+			if why := st.LinksMissing(s.name, n); why != "" {
+				return why
 			}
 		}
 		return ""

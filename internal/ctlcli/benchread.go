@@ -188,7 +188,7 @@ func benchConvergeCmd(g *globals) *cobra.Command {
 					case sts[i].Live < live:
 						why = fmt.Sprintf("%s holds %d contacts", addrs[i], sts[i].Live)
 					case members > 0:
-						why = linksMissing(addrs[i], sts[i], members)
+						why = sts[i].LinksMissing(addrs[i], members)
 					}
 					if why != "" {
 						break
@@ -223,23 +223,4 @@ func benchConvergeCmd(g *globals) *cobra.Command {
 	f.IntVar(&members, "members", 0, "also wait until every member sees this many members alive, its peer links to each up both ways")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
-}
-
-// linksMissing says what keeps st from seeing want members alive with both
-// peer links to each up ("" when nothing does).
-func linksMissing(addr string, st opsapi.Status, want int) string {
-	alive := 0
-	for _, m := range st.Members {
-		if m.State != "alive" {
-			continue
-		}
-		alive++
-		if !m.Self && (!m.OutboundUp || !m.InboundUp) {
-			return fmt.Sprintf("%s: links to %s not up", addr, m.Name)
-		}
-	}
-	if alive != want {
-		return fmt.Sprintf("%s sees %d members alive", addr, alive)
-	}
-	return ""
 }

@@ -3,8 +3,11 @@
 // contactctl (internal/ctlcli) decodes them. It is the whole contract
 // between the two, so contactctl links none of the server (no store,
 // memberlist or metrics). It must import nothing but the standard library:
-// only types, field documentation and JSON tags live here.
+// only types, field documentation, JSON tags and what the fields say taken
+// together (Status.LinksMissing) live here.
 package opsapi
+
+import "fmt"
 
 // Status is /v1/status: this server and the cluster as it sees it.
 type Status struct {
@@ -83,4 +86,23 @@ type Member struct {
 	Mark            string `json:"mark,omitempty"`     // as published in its node meta
 	ChangesReceived uint64 `json:"changes_received"`
 	DownSince       string `json:"down_since,omitempty"` // RFC 3339, departed members only
+}
+
+// LinksMissing says what keeps the server who reported st from seeing want
+// members alive with both peer links to each up ("" when nothing does).
+func (st Status) LinksMissing(who string, want int) string {
+	alive := 0
+	for _, m := range st.Members {
+		if m.State != "alive" {
+			continue
+		}
+		alive++
+		if !m.Self && (!m.OutboundUp || !m.InboundUp) {
+			return fmt.Sprintf("%s: links to %s not up", who, m.Name)
+		}
+	}
+	if alive != want {
+		return fmt.Sprintf("%s sees %d members alive", who, alive)
+	}
+	return ""
 }
