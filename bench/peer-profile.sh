@@ -7,7 +7,9 @@
 # functions that matter (the client and peer read loops, the store's
 # commit and its parts, the feeds, pebble's compactions and WAL, the GC).
 # Needs perf (Debian: linux-perf). Profiles are kept in bench/results/.
-# Usage: bench/peer-profile.sh
+# Usage: bench/peer-profile.sh   (PERF_HZ: sampling rate, default 499;
+#   CONTACTS: distinct contacts per connection, cycled, default 1000:
+#   20000 makes every Update a new contact)
 # Measurements: flock -x /work/notes/bench.lock bench/peer-profile.sh
 source "$(dirname "$0")/lib.sh"
 command -v perf >/dev/null || { echo "perf is needed (Debian: apt-get install linux-perf)" >&2; exit 1; }
@@ -17,12 +19,12 @@ build
 status() { curl -s "http://$1/v1/status"; }
 digest() { status "$1" | grep -o '"digest": *"[^"]*"' | head -1; }
 start_cluster prof 127.0.2.7
-perf record -F 499 -g -p "${PIDS[0]}" -o "$OUT/writer.data" >/dev/null 2>&1 & pw=$!
-perf record -F 499 -g -p "${PIDS[1]}" -o "$OUT/peer.data" >/dev/null 2>&1 & pp=$!
+perf record -F "${PERF_HZ:-499}" -g -p "${PIDS[0]}" -o "$OUT/writer.data" >/dev/null 2>&1 & pw=$!
+perf record -F "${PERF_HZ:-499}" -g -p "${PIDS[1]}" -o "$OUT/peer.data" >/dev/null 2>&1 & pp=$!
 sleep 0.5
 c0=(); for i in 0 1 2; do c0+=("$(cpu_s "${PIDS[$i]}")"); done
 t0=$(date +%s.%N)
-"$BIN/contactctl" bench --servers 127.0.2.71:29000 ingest --conns 50 --users 50 --count 20000 2>/dev/null
+"$BIN/contactctl" bench --servers 127.0.2.71:29000 ingest --conns 50 --users 50 --count 20000 --contacts "${CONTACTS:-1000}" 2>/dev/null
 for _ in $(seq 1 6000); do
   d1=$(digest 127.0.2.71:28080); d2=$(digest 127.0.2.72:28080); d3=$(digest 127.0.2.73:28080)
   [ -n "$d1" ] && [ "$d1" = "$d2" ] && [ "$d1" = "$d3" ] && break

@@ -22,6 +22,7 @@
 // changes; Commit applies them shard by shard, each under its shard's
 // lock: read the stored entries, merge (stamping local changes), and write
 // the entries, the tombstone index, the book counts, one change-log record
+// (the final entry of each key the commit changed locally, in key order)
 // and the shard's state (digest, counts, log head) in one pebble batch.
 // Decisions and commits of a shard are therefore in the same order, the
 // persisted digest always matches the committed entries (a crash at any

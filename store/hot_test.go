@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,28 +69,56 @@ func TestHotCacheGrowsToItsBound(t *testing.T) {
 	require.False(t, ok)
 }
 
-// sortByKey orders ops exactly as their keys compare bytewise, whatever
-// the keys share or how short they are.
-func TestSortByKeyIsBytewiseOrder(t *testing.T) {
+// keySorter orders ops exactly as their keys compare bytewise, whatever
+// the keys share or how short they are, with few users or many (past the
+// list it searches, and past the number it ranks), and whatever an earlier
+// sort left in its scratch.
+func TestKeySorterIsBytewiseOrder(t *testing.T) {
+	var ks keySorter // reused: scratch from one sort must not leak into the next
 	rapid.Check(t, func(t *rapid.T) {
 		alphabet := rapid.SampledFrom([]byte{0, 1, 'a', 'b', 0xff})
 		name := rapid.SliceOfN(alphabet, 0, 20)
-		b := &Batch{}
-		n := rapid.IntRange(1, 60).Draw(t, "n")
-		var idx []int32
-		for i := range n {
-			require.NoError(t, b.stage(opRemote, name.Draw(t, "user"), name.Draw(t, "contact"), nil, Entry{}))
-			idx = append(idx, int32(i))
-		}
-		order, _ := sortByKey(nil, nil, b, idx)
-		require.Len(t, order, n)
-		seen := map[int32]bool{}
-		for i, oi := range order {
-			seen[oi] = true
-			if i > 0 && bytes.Compare(b.ops[order[i-1]].key(b.buf), b.ops[oi].key(b.buf)) > 0 {
-				t.Fatalf("keys %q and %q out of order", b.ops[order[i-1]].key(b.buf), b.ops[oi].key(b.buf))
+		ks.maxGroups = rapid.SampledFrom([]int{0, 1, 3, 40}).Draw(t, "maxGroups")
+		for range rapid.IntRange(1, 3).Draw(t, "sorts") {
+			b := &Batch{}
+			n := rapid.IntRange(1, 80).Draw(t, "n")
+			var idx []int32
+			for i := range n {
+				if i > 0 && rapid.Bool().Draw(t, "sameUser") { // runs of one user, as rounds have
+					prev := b.ops[i-1]
+					require.NoError(t, b.stage(opRemote, bytes.Clone(prev.user(b.buf)), name.Draw(t, "contact"), nil, Entry{}))
+				} else {
+					require.NoError(t, b.stage(opRemote, name.Draw(t, "user"), name.Draw(t, "contact"), nil, Entry{}))
+				}
+				if rapid.IntRange(0, 3).Draw(t, "skip") > 0 { // a shard's share of the batch
+					idx = append(idx, int32(i))
+				}
+			}
+			if runs := rapid.IntRange(0, 20).Draw(t, "runs"); runs > 0 { // as a peer's records come: ascending runs
+				byRun := make([][]int32, runs)
+				for _, oi := range idx {
+					r := rapid.IntRange(0, runs-1).Draw(t, "run")
+					byRun[r] = append(byRun[r], oi)
+				}
+				idx = idx[:0]
+				for _, r := range byRun {
+					slices.SortStableFunc(r, func(x, y int32) int { return bytes.Compare(b.ops[x].key(b.buf), b.ops[y].key(b.buf)) })
+					idx = append(idx, r...)
+				}
+			}
+			order := ks.sort(b, idx)
+			require.Len(t, order, len(idx))
+			seen := map[int32]bool{}
+			for i, oi := range order {
+				seen[oi] = true
+				if i > 0 && bytes.Compare(b.ops[order[i-1]].key(b.buf), b.ops[oi].key(b.buf)) > 0 {
+					t.Fatalf("keys %q and %q out of order", b.ops[order[i-1]].key(b.buf), b.ops[oi].key(b.buf))
+				}
+			}
+			require.Len(t, seen, len(idx))
+			for _, oi := range idx {
+				require.True(t, seen[oi], "op %d missing", oi)
 			}
 		}
-		require.Len(t, seen, n)
 	})
 }

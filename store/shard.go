@@ -55,12 +55,13 @@ type shard struct {
 	hot hotCache
 	pb  *pebble.Batch
 	// scratch, guarded by mu
-	order []int32
-	keys  []sortKey
+	keys  keySorter
+	order []int32 // the round's ops in key order (keys' scratch)
 	slot  []int32
 	cur   []curEntry
 	canon []int32  // per slot: the op whose key it is
 	wrote []bool   // per slot: the round changed the entry
+	local []bool   // per slot: its final entry is a local change of the round
 	khash []uint64 // per slot: the key's hotHash
 	arena []byte
 	rec   []byte
@@ -153,13 +154,13 @@ func (sh *shard) addCount(st *shardState, user []byte, delta int) error {
 // and points slot[op] at it.
 func (sh *shard) read(b *Batch, idx []int32) error {
 	buf := b.buf
-	sh.order, sh.keys = sortByKey(sh.order, sh.keys, b, idx)
+	sh.order = sh.keys.sort(b, idx)
 	if cap(sh.slot) < len(b.ops) {
 		sh.slot = make([]int32, len(b.ops))
 	}
 	sh.slot = sh.slot[:len(b.ops)]
 	sh.cur, sh.arena, sh.canon = sh.cur[:0], sh.arena[:0], sh.canon[:0]
-	sh.wrote, sh.khash = sh.wrote[:0], sh.khash[:0]
+	sh.wrote, sh.local, sh.khash = sh.wrote[:0], sh.local[:0], sh.khash[:0]
 	var it *pebble.Iterator
 	var err error
 	var prev []byte
@@ -173,6 +174,7 @@ func (sh *shard) read(b *Batch, idx []int32) error {
 		sh.cur = append(sh.cur, curEntry{})
 		sh.canon = append(sh.canon, oi)
 		sh.wrote = append(sh.wrote, false)
+		sh.local = append(sh.local, false)
 		h := hotHash(k)
 		sh.khash = append(sh.khash, h)
 		sh.slot[oi] = int32(len(sh.cur) - 1)
@@ -250,8 +252,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 	defer sh.inflight.Store(0)
 	wall := s.clock.Wall()
 	first := st.head + 1
-	sh.rec = append(sh.rec[:0], 0, 0, 0, 0) // the record's change count, set below
-	nrec := 0
+	kept := len(b.kept)
 	var key []byte
 	var full bool
 	buf := b.buf
@@ -333,6 +334,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 			}
 		}
 		sh.wrote[sh.slot[oi]] = true
+		sh.local[sh.slot[oi]] = local
 		if remove {
 			*c = curEntry{}
 		} else {
@@ -349,15 +351,15 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 			}
 			sh.setCur(c, ne)
 		}
-		if local {
-			sh.rec = appendLogChange(sh.rec, user, o.contact(buf), ne)
-			nrec++
-			st.head++
+		if local && b.KeepChanges {
+			b.kept = append(b.kept, Change{User: bytes.Clone(user), Contact: bytes.Clone(o.contact(buf)),
+				Entry: Entry{Stamp: ne.Stamp, Deleted: ne.Deleted, Phone: bytes.Clone(ne.Phone)}})
 		}
 	}
 	sh.writeEntries(b)
+	nrec := sh.appendRecord(b)
 	if nrec > 0 {
-		binary.BigEndian.PutUint32(sh.rec, uint32(nrec))
+		st.head += uint64(nrec)
 		key = appendLogKey(key[:0], sh.id, first)
 		_ = pb.Set(key, sh.rec, nil)
 	}
@@ -377,6 +379,7 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 		return nil
 	}
 	if err := sh.commit(st); err != nil {
+		b.kept = b.kept[:kept]
 		clear(sh.counts)
 		sh.hot.reset()
 		return err
@@ -387,14 +390,6 @@ func (sh *shard) apply(b *Batch, idx []int32, res *CommitResult) error {
 		res.Pos[sh.id] = st.head
 		sh.tail.add(first, nrec, sh.rec, s.cfg.TailBytes)
 		s.headAdvanced()
-		if b.KeepChanges {
-			_ = forEachLogChange(sh.rec, func(ch Change) error {
-				ch.User, ch.Contact = bytes.Clone(ch.User), bytes.Clone(ch.Contact)
-				ch.Phone = bytes.Clone(ch.Phone)
-				b.kept = append(b.kept, ch)
-				return nil
-			})
-		}
 	}
 	if full {
 		return ErrBookFull
@@ -421,6 +416,28 @@ func (sh *shard) writeEntries(b *Batch) {
 		sh.buf = appendValue(sh.buf[:0], sh.entryOf(c))
 		_ = sh.pb.Set(k, sh.buf, nil)
 	}
+}
+
+// appendRecord sets sh.rec to the round's change-log record and returns
+// its change count: the final entry of every key whose last change in the
+// round was local, in key order. A key changed twice in one round is
+// logged once (peers need only where it ended: the merge is last writer
+// wins), and a record in key order lets a peer, which sorts what it
+// receives by key, merge the records it got instead of sorting them
+// (keySorter).
+func (sh *shard) appendRecord(b *Batch) int {
+	sh.rec = append(sh.rec[:0], 0, 0, 0, 0) // the change count, set below
+	n := 0
+	for slot, local := range sh.local {
+		if !local {
+			continue
+		}
+		o := &b.ops[sh.canon[slot]]
+		sh.rec = appendLogChange(sh.rec, o.user(b.buf), o.contact(b.buf), sh.entryOf(&sh.cur[slot]))
+		n++
+	}
+	binary.BigEndian.PutUint32(sh.rec, uint32(n))
+	return n
 }
 
 // commit writes the staged pebble batch with the shard's new state and

@@ -195,6 +195,7 @@ func TestSameKeyTwiceInOneBatch(t *testing.T) {
 		stamps = append(stamps, c.Stamp)
 	}
 	require.Equal(t, []uint32{100, 501, 502}, stamps, "each change is stamped against the one staged before it")
+	require.Equal(t, uint64(1), s.Head()[shardOf([]byte("u"))], "the change log holds where the key ended, once")
 	require.Equal(t, []string{"c=2"}, names(t, s, "u"))
 	recompute(t, s)
 }
