@@ -14,8 +14,12 @@
 #     the moment the benchmark ends.
 #   CPU: user+system seconds of every contact-server process from
 #     /proc/PID/stat, before the 3-node ingest and once the digests match:
-#     seconds per million Updates ingested (member 1) and applied (members
-#     2 and 3, counted by their /v1/status changes_applied+changes_ignored).
+#     seconds per million Updates ingested (member 1), and for members 2
+#     and 3 per million changes applied (their /v1/status changes_applied
+#     + changes_ignored) and per million Updates ingested on member 1 (what
+#     replicating the load cost them: a commit logs a key once, however
+#     often a client rewrote it in that commit, so a peer may apply fewer
+#     changes than member 1 took in).
 # Fresh data directories every run. bench/replicated-ingest.sh is the
 # in-process variant (three nodes in one Go process, digests read directly).
 # Usage: bench/replicated-ingest-procs.sh [RUNS]   (default 3)
@@ -65,8 +69,8 @@ redis_run() {
 
 echo "machine: $(nproc) cores, $(uname -r), $(go env GOVERSION), $(redis-server --version | awk '{print $3}')"
 echo
-echo "| run | single-node ingest | 3-node replicated ingest (until all digests match) | ratio | redis SET/s, 2 replicas | keys at end (primary/replica/replica) | replica offset lag, bytes | 3-node / redis | CPU s per M: single node | writer (member 1) | peers (2, 3) | peer / writer |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| run | single-node ingest | 3-node replicated ingest (until all digests match) | ratio | redis SET/s, 2 replicas | keys at end (primary/replica/replica) | replica offset lag, bytes | 3-node / redis | CPU s per M: single node | writer (member 1) | peers (2, 3) per M applied | peer / writer | peers (2, 3) per M ingested | peer / writer |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for run in $(seq 1 "$RUNS"); do
   redis_run
 
@@ -94,8 +98,10 @@ for run in $(seq 1 "$RUNS"); do
   w=$(awk -v a="${cpu0[0]}" -v b="${cpu1[0]}" -v n=$UPDATES 'BEGIN {printf "%.2f", (b - a) / n * 1e6}')
   p2=$(awk -v a="${cpu0[1]}" -v b="${cpu1[1]}" -v n="$h2" 'BEGIN {printf "%.2f", (b - a) / n * 1e6}')
   p3=$(awk -v a="${cpu0[2]}" -v b="${cpu1[2]}" -v n="$h3" 'BEGIN {printf "%.2f", (b - a) / n * 1e6}')
+  i2=$(awk -v a="${cpu0[1]}" -v b="${cpu1[1]}" -v n=$UPDATES 'BEGIN {printf "%.2f", (b - a) / n * 1e6}')
+  i3=$(awk -v a="${cpu0[2]}" -v b="${cpu1[2]}" -v n=$UPDATES 'BEGIN {printf "%.2f", (b - a) / n * 1e6}')
   awk -v r="$run" -v s="$single" -v p="$repl" -v rs="$REDIS_SET" -v k="$REDIS_KEYS" -v l="$REDIS_LAG" \
-    -v sc="$single_cpu" -v w="$w" -v p2="$p2" -v p3="$p3" -v h2="$h2" -v h3="$h3" \
-    'BEGIN {printf "| %s | %d updates/s | %d updates/s | %.2fx | %.0f | %s | %s | %.2fx | %.2f | %.2f | %.2f, %.2f (%d, %d applied) | %.2fx |\n",
-      r, s, p, p / s, rs, k, l, p / rs, sc, w, p2, p3, h2, h3, (p2 > p3 ? p2 : p3) / w}'
+    -v sc="$single_cpu" -v w="$w" -v p2="$p2" -v p3="$p3" -v h2="$h2" -v h3="$h3" -v i2="$i2" -v i3="$i3" \
+    'BEGIN {printf "| %s | %d updates/s | %d updates/s | %.2fx | %.0f | %s | %s | %.2fx | %.2f | %.2f | %.2f, %.2f (%d, %d applied) | %.2fx | %.2f, %.2f | %.2fx |\n",
+      r, s, p, p / s, rs, k, l, p / rs, sc, w, p2, p3, h2, h3, (p2 > p3 ? p2 : p3) / w, i2, i3, (i2 > i3 ? i2 : i3) / w}'
 done
