@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -305,4 +306,61 @@ func TestHeartbeatBudgetBoundsHeartbeatsAtRest(t *testing.T) {
 	}
 	ok, why := h.Converged()
 	require.True(t, ok, why)
+}
+
+// A client pipelining rewrites of the same contacts (a commit then holds
+// several changes to one key, and logs only where the key ended) while
+// another member rewrites some of them too: every member ends with the
+// same books, and the contacts only the pipeline wrote end at its last
+// value everywhere.
+func TestPipelinedRewritesConvergeToTheirLastValue(t *testing.T) {
+	h := New(t, 3, Options{BaseIP: 210})
+	h.WaitConverged(20 * time.Second)
+	const rounds, keys = 200, 20
+	done := make(chan error, 1)
+	go func() { // member 1 rewrites the shared contacts meanwhile
+		c := h.Client(1, "alice")
+		for v := range rounds {
+			for k := range keys / 2 {
+				if err := c.Update(fmt.Sprintf("shared-%02d", k), fmt.Sprintf("1%04d", v)); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		_, err := c.List()
+		done <- err
+	}()
+	c := h.Client(0, "alice")
+	want := map[string]string{}
+	for v := range rounds {
+		for k := range keys {
+			name, phone := fmt.Sprintf("own-%02d", k), fmt.Sprintf("0%04d", v)
+			if k < keys/2 {
+				name = fmt.Sprintf("shared-%02d", k)
+			}
+			if (v+k)%7 == 0 { // deletes among the rewrites
+				require.NoError(t, c.Delete(name))
+				delete(want, name)
+				continue
+			}
+			require.NoError(t, c.Update(name, phone))
+			want[name] = phone
+		}
+	}
+	_, err := c.List()
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	h.WaitConverged(20 * time.Second)
+	for j := range 3 {
+		got := map[string]string{}
+		for _, e := range h.List(j, "alice") {
+			name, phone, _ := strings.Cut(e, "=")
+			got[name] = phone
+		}
+		for k := keys / 2; k < keys; k++ {
+			name := fmt.Sprintf("own-%02d", k)
+			require.Equal(t, want[name], got[name], "node %d, %s", j, name)
+		}
+	}
 }
