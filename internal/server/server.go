@@ -61,6 +61,9 @@ type Server struct {
 	shutting bool
 	stopping atomic.Bool    // shutting, for connReader to read without mu
 	wg       sync.WaitGroup // accept loop and connection goroutines
+	// untracked gets a token (never blocking) each time a connection
+	// ends: StopClients waits on it for the last client to go.
+	untracked chan struct{}
 
 	shutdownOnce sync.Once
 
@@ -104,8 +107,8 @@ func New(cfg Config, st *store.Store) (*Server, error) {
 	return &Server{rate: rate,
 		cfg: cfg, log: log, store: st, ln: ln,
 		ctx: ctx, cancel: cancel,
-		conns: make(map[net.Conn]*connState),
-		adm:   admission{perAddr: map[string]int{}},
+		conns: make(map[net.Conn]*connState), untracked: make(chan struct{}, 1),
+		adm: admission{perAddr: map[string]int{}},
 	}, nil
 }
 
@@ -191,6 +194,10 @@ func (s *Server) untrack(conn net.Conn) {
 	}
 	delete(s.conns, conn)
 	s.mu.Unlock()
+	select {
+	case s.untracked <- struct{}{}:
+	default: // a token is already waiting: StopClients recounts on it
+	}
 	s.Counters.Active.Add(-1)
 	s.wg.Done()
 }
@@ -339,7 +346,7 @@ func (s *Server) StopClients(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(5 * time.Millisecond):
+		case <-s.untracked: // a connection ended: count again
 		}
 	}
 }
