@@ -17,25 +17,32 @@ type sortKey struct {
 
 // userGroup is one distinct user among the ops of a sort.
 type userGroup struct {
-	n       int // its ops
 	user    []byte
 	contact []byte // the first of its contacts; contact[:lcp] is shared by all
 	lcp     int
-	rank    uint64 // the user's place among the sort's users, in key order
+	rank    uint16 // the user's place among the sort's users, in key order
 }
 
 // keySorter orders the ops of one shard's apply round by key (pebble's
 // bytewise order). Comparing whole keys was a sixth of a peer's apply:
 // keys share long prefixes (the entry tag, the user's length, the user,
 // often the start of the contact: "contact-3-00…"), so every comparison
-// walked them. Each key is abbreviated once, to the rank of its user among
-// the round's users (top 16 bits) and the 14 bytes of its contact that
-// follow the prefix all of that user's contacts share, zero padded; only
-// ops whose abbreviations are equal are compared whole. A smaller
-// abbreviation means a smaller key: users order first (the key is tag,
-// user length, user, contact), and at the first contact byte where two
-// abbreviations differ, either both contacts have a byte there, or the
-// shorter ended before it and is a prefix of the longer one.
+// walked them. Each key is abbreviated once to 16 bytes that order as the
+// keys do wherever two abbreviations differ, and only ops whose
+// abbreviations are equal are compared whole:
+//
+//   - A round of at most maxRankedUsers users (the usual case: a client's
+//     read buffer is one book, and a peer's round a few records of one book
+//     each) abbreviates a key to its user's rank among them (2 bytes) and
+//     the 14 bytes of its contact past the prefix all of that user's
+//     contacts share. Users order first (the key is tag, user length, user,
+//     contact).
+//   - A round of more users (a transfer, many small books) abbreviates a
+//     key to the 16 bytes past the prefix every key of the round shares.
+//
+// Either way, at the first byte where two zero-padded abbreviations differ,
+// either both keys have a byte there, or the shorter ended before it and
+// is a prefix of the longer one.
 //
 // Its scratch is reused from round to round; a keySorter is guarded by its
 // shard's lock.
@@ -43,81 +50,29 @@ type keySorter struct {
 	order  []int32
 	keys   []sortKey
 	groups []userGroup
-	byName map[string]int32 // group of a user, once there are many
 	opGrp  []int32
 	ranked []int32
 	runs   []int32   // where each ascending run of keys starts
 	twin   []sortKey // the other buffer of a merge
-	// maxGroups, if set, replaces the package's (tests reach the fallback
-	// with it).
-	maxGroups int
+	// maxRanked, if set, replaces maxRankedUsers (tests reach the other
+	// abbreviation with it).
+	maxRanked int
 }
 
-// maxScanGroups is how many users are searched one by one before a map
-// takes over: a round's ops come in runs of one user (a client's read
-// buffer is one book), so the search is rare and its list short.
-const maxScanGroups = 16
-
-// maxGroups keeps a user's rank in 16 bits; a round with more users falls
-// back to whole-key comparisons where abbreviations tie.
-const maxGroups = 1 << 16
+// maxRankedUsers is how many users a round may hold for its keys to be
+// abbreviated by user rank. Users are found by a search of this list, kept
+// short: ops come in runs of one user, so the search is rare.
+const maxRankedUsers = 16
 
 // sort returns the ops idx of b in key order. The slice is valid until the
 // next sort.
 func (ks *keySorter) sort(b *Batch, idx []int32) []int32 {
+	if ks.group(b, idx) {
+		ks.abbreviateByUser(b, idx)
+	} else {
+		ks.abbreviateByPrefix(b, idx)
+	}
 	buf := b.buf
-	ks.groups, ks.opGrp = ks.groups[:0], ks.opGrp[:0]
-	clear(ks.byName)
-	var prev []byte
-	g := int32(-1)
-	for _, oi := range idx {
-		o := &b.ops[oi]
-		u, c := o.user(buf), o.contact(buf)
-		if g < 0 || !bytes.Equal(u, prev) {
-			g, prev = ks.group(u), u
-		}
-		if grp := &ks.groups[g]; grp.n == 0 {
-			grp.n, grp.user, grp.contact, grp.lcp = 1, u, c, len(c)
-		} else {
-			grp.n++
-			grp.lcp = commonPrefix(grp.contact[:grp.lcp], c)
-		}
-		ks.opGrp = append(ks.opGrp, g)
-	}
-	limit := maxGroups
-	if ks.maxGroups > 0 {
-		limit = ks.maxGroups
-	}
-	ranked := len(ks.groups) <= limit
-	if ranked {
-		ks.ranked = ks.ranked[:0]
-		for i := range ks.groups {
-			ks.ranked = append(ks.ranked, int32(i))
-		}
-		slices.SortFunc(ks.ranked, func(x, y int32) int {
-			ux, uy := ks.groups[x].user, ks.groups[y].user
-			if len(ux) != len(uy) { // the length byte comes first in the key
-				return cmp.Compare(len(ux), len(uy))
-			}
-			return bytes.Compare(ux, uy)
-		})
-		for r, gi := range ks.ranked {
-			ks.groups[gi].rank = uint64(r)
-		}
-	}
-	ks.keys = ks.keys[:0]
-	for i, oi := range idx {
-		grp := &ks.groups[ks.opGrp[i]]
-		c := b.ops[oi].contact(buf)[grp.lcp:]
-		var w [16]byte
-		if ranked {
-			binary.BigEndian.PutUint16(w[:2], uint16(grp.rank))
-			copy(w[2:], c)
-		} else {
-			copy(w[:], b.ops[oi].key(buf)) // the tag and length bytes tie; often the user too
-		}
-		ks.keys = append(ks.keys, sortKey{hi: binary.BigEndian.Uint64(w[:8]), lo: binary.BigEndian.Uint64(w[8:]), op: oi})
-	}
 	sorted := ks.sortKeys(func(x, y sortKey) int {
 		switch {
 		case x.hi != y.hi:
@@ -132,6 +87,89 @@ func (ks *keySorter) sort(b *Batch, idx []int32) []int32 {
 		ks.order = append(ks.order, k.op)
 	}
 	return ks.order
+}
+
+// group finds the round's users, each with the prefix its contacts share,
+// and ranks them in key order. It reports false if there are more than
+// maxRankedUsers.
+func (ks *keySorter) group(b *Batch, idx []int32) bool {
+	limit := maxRankedUsers
+	if ks.maxRanked > 0 {
+		limit = ks.maxRanked
+	}
+	buf := b.buf
+	ks.groups, ks.opGrp = ks.groups[:0], ks.opGrp[:0]
+	var prev []byte
+	g := -1
+	for _, oi := range idx {
+		o := &b.ops[oi]
+		u, c := o.user(buf), o.contact(buf)
+		if g < 0 || !bytes.Equal(u, prev) {
+			g, prev = -1, u
+			for i := range ks.groups {
+				if bytes.Equal(ks.groups[i].user, u) {
+					g = i
+					break
+				}
+			}
+			if g < 0 {
+				if len(ks.groups) == limit {
+					return false
+				}
+				g = len(ks.groups)
+				ks.groups = append(ks.groups, userGroup{user: u, contact: c, lcp: len(c)})
+			}
+		}
+		grp := &ks.groups[g]
+		grp.lcp = commonPrefix(grp.contact[:grp.lcp], c)
+		ks.opGrp = append(ks.opGrp, int32(g))
+	}
+	ks.ranked = ks.ranked[:0]
+	for i := range ks.groups {
+		ks.ranked = append(ks.ranked, int32(i))
+	}
+	slices.SortFunc(ks.ranked, func(x, y int32) int {
+		ux, uy := ks.groups[x].user, ks.groups[y].user
+		if len(ux) != len(uy) { // the length byte comes first in the key
+			return cmp.Compare(len(ux), len(uy))
+		}
+		return bytes.Compare(ux, uy)
+	})
+	for r, gi := range ks.ranked {
+		ks.groups[gi].rank = uint16(r)
+	}
+	return true
+}
+
+func (ks *keySorter) abbreviateByUser(b *Batch, idx []int32) {
+	ks.keys = ks.keys[:0]
+	for i, oi := range idx {
+		grp := &ks.groups[ks.opGrp[i]]
+		var w [16]byte
+		binary.BigEndian.PutUint16(w[:2], grp.rank)
+		copy(w[2:], b.ops[oi].contact(b.buf)[grp.lcp:])
+		ks.keys = append(ks.keys, sortKey{hi: binary.BigEndian.Uint64(w[:8]), lo: binary.BigEndian.Uint64(w[8:]), op: oi})
+	}
+}
+
+func (ks *keySorter) abbreviateByPrefix(b *Batch, idx []int32) {
+	buf := b.buf
+	lcp := -1
+	var first []byte
+	for _, oi := range idx {
+		k := b.ops[oi].key(buf)
+		if lcp < 0 {
+			first, lcp = k, len(k)
+			continue
+		}
+		lcp = commonPrefix(first[:lcp], k)
+	}
+	ks.keys = ks.keys[:0]
+	for _, oi := range idx {
+		var w [16]byte
+		copy(w[:], b.ops[oi].key(buf)[lcp:])
+		ks.keys = append(ks.keys, sortKey{hi: binary.BigEndian.Uint64(w[:8]), lo: binary.BigEndian.Uint64(w[8:]), op: oi})
+	}
 }
 
 // maxMergeRuns is how many ascending runs the keys may come in for sortKeys
@@ -194,37 +232,6 @@ func mergeRuns(dst, a, b []sortKey, cmp func(x, y sortKey) int) {
 	}
 	k += copy(dst[k:], a[i:])
 	copy(dst[k:], b[j:])
-}
-
-// group returns the index of u's group, adding it if new (empty: sort fills
-// it in before the next call).
-func (ks *keySorter) group(u []byte) int32 {
-	if len(ks.groups) <= maxScanGroups {
-		for i := range ks.groups {
-			if bytes.Equal(ks.groups[i].user, u) {
-				return int32(i)
-			}
-		}
-		if len(ks.groups) == maxScanGroups { // the list is full: index it
-			if ks.byName == nil {
-				ks.byName = make(map[string]int32)
-			}
-			for i := range ks.groups {
-				ks.byName[string(ks.groups[i].user)] = int32(i)
-			}
-		}
-	}
-	if len(ks.groups) > maxScanGroups {
-		if g, ok := ks.byName[string(u)]; ok {
-			return g
-		}
-	}
-	g := int32(len(ks.groups))
-	ks.groups = append(ks.groups, userGroup{})
-	if len(ks.groups) > maxScanGroups {
-		ks.byName[string(u)] = g
-	}
-	return g
 }
 
 // commonPrefix is the length of the prefix a and b share.
