@@ -179,20 +179,23 @@ func (ks *keySorter) abbreviateByPrefix(b *Batch, idx []int32) {
 // found out within the first few dozen.
 const maxMergeRuns = 16
 
-// sortKeys orders ks.keys by cmp and returns them (in ks.keys or in its
+// sortKeys orders ks.keys by compare and returns them (in ks.keys or in its
 // twin buffer). Keys that come in at most maxMergeRuns ascending runs are
 // merged, pairwise, in log2(runs) passes of one comparison per key; others
 // are sorted (pdqsort: about log2(n) comparisons per key).
-func (ks *keySorter) sortKeys(cmp func(x, y sortKey) int) []sortKey {
+func (ks *keySorter) sortKeys(compare func(x, y sortKey) int) []sortKey {
 	keys := ks.keys
 	ks.runs = append(ks.runs[:0], 0)
 	for i := 1; i < len(keys) && len(ks.runs) <= maxMergeRuns; i++ {
-		if cmp(keys[i-1], keys[i]) > 0 {
+		if compare(keys[i-1], keys[i]) > 0 {
 			ks.runs = append(ks.runs, int32(i))
 		}
 	}
-	if len(ks.runs) > maxMergeRuns {
-		slices.SortFunc(keys, cmp)
+	switch {
+	case len(ks.runs) == 1: // in order already
+		return keys
+	case len(ks.runs) > maxMergeRuns:
+		slices.SortFunc(keys, compare)
 		return keys
 	}
 	src, dst := keys, append(ks.twin[:0], keys...)
@@ -208,7 +211,7 @@ func (ks *keySorter) sortKeys(cmp func(x, y sortKey) int) []sortKey {
 			if j+2 < len(ks.runs) {
 				hi = ks.runs[j+2]
 			}
-			mergeRuns(dst[lo:hi], src[lo:mid], src[mid:hi], cmp)
+			mergeRuns(dst[lo:hi], src[lo:mid], src[mid:hi], compare)
 			next = append(next, lo)
 		}
 		ks.runs = next
@@ -218,10 +221,10 @@ func (ks *keySorter) sortKeys(cmp func(x, y sortKey) int) []sortKey {
 }
 
 // mergeRuns merges the ascending runs a and b into dst (len(a)+len(b)).
-func mergeRuns(dst, a, b []sortKey, cmp func(x, y sortKey) int) {
+func mergeRuns(dst, a, b []sortKey, compare func(x, y sortKey) int) {
 	i, j, k := 0, 0, 0
 	for i < len(a) && j < len(b) {
-		if cmp(b[j], a[i]) < 0 {
+		if compare(b[j], a[i]) < 0 {
 			dst[k] = b[j]
 			j++
 		} else {
