@@ -104,3 +104,17 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTailAdd adds one-change records (a client writing one contact
+// at a time) to a full 4 MiB in-memory log tail.
+func BenchmarkTailAdd(b *testing.B) {
+	var t tail
+	rec := make([]byte, 60)
+	for i := range 100_000 {
+		t.add(uint64(i+1), 1, rec, 4<<20)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		t.add(uint64(100_001+i), 1, rec, 4<<20)
+	}
+}

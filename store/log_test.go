@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 // readAll reads shard's log after `after` up to its head.
@@ -148,4 +149,67 @@ func TestSnapshotPositionMatchesItsEntries(t *testing.T) {
 		total += s.Head()[i] - sn.Pos[i]
 	}
 	require.Equal(t, uint64(10), total, "and the log after it holds the rest")
+}
+
+// The in-memory tail holds the newest records up to its byte bound (at
+// least the newest one), answers from() with every held record from the
+// one holding seq on, never changes what it handed out earlier (readers
+// use it unlocked), and holds on to no more than a bounded amount of
+// dropped records.
+func TestTailKeepsTheNewestRecordsAndWhatItHandedOut(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		maxBytes := rapid.IntRange(1, 400).Draw(t, "maxBytes")
+		var tl tail
+		next := uint64(1)
+		type handed struct {
+			recs []tailRec
+			want []string
+		}
+		var out []handed
+		for range rapid.IntRange(1, 200).Draw(t, "adds") {
+			n := rapid.IntRange(1, 5).Draw(t, "changes")
+			data := make([]byte, rapid.IntRange(1, 120).Draw(t, "size"))
+			data[0] = byte(next)
+			tl.add(next, n, data, maxBytes)
+			next += uint64(n)
+
+			held := tl.recs[tl.head:]
+			require.NotEmpty(t, held)
+			require.Equal(t, next-1, held[len(held)-1].first+uint64(held[len(held)-1].n)-1, "the newest record is held")
+			sum := 0
+			for i, r := range held {
+				sum += len(r.data)
+				if i > 0 {
+					require.Equal(t, held[i-1].first+uint64(held[i-1].n), r.first, "held records are contiguous")
+				}
+			}
+			require.Equal(t, tl.bytes, sum)
+			if len(held) > 1 {
+				require.LessOrEqual(t, sum, maxBytes, "over the bound only when the newest record alone is")
+			}
+			require.LessOrEqual(t, tl.dropped, maxBytes+120, "dropped records are released")
+			require.LessOrEqual(t, tl.head, len(held), "dropped records are released")
+
+			seq := rapid.Uint64Range(held[0].first, next-1).Draw(t, "seq")
+			got, ok := tl.from(seq)
+			require.True(t, ok)
+			require.LessOrEqual(t, got[0].first, seq)
+			require.Greater(t, got[0].first+uint64(got[0].n), seq, "starts at the record holding seq")
+			require.Equal(t, held[len(held)-1].first, got[len(got)-1].first)
+			if held[0].first > 1 {
+				_, ok := tl.from(held[0].first - 1)
+				require.False(t, ok, "older than the tail")
+			}
+			var want []string
+			for _, r := range got {
+				want = append(want, fmt.Sprint(r.first, r.n, r.data))
+			}
+			out = append(out, handed{got, want})
+		}
+		for _, h := range out { // what was handed out is as it was
+			for i, r := range h.recs {
+				require.Equal(t, h.want[i], fmt.Sprint(r.first, r.n, r.data))
+			}
+		}
+	})
 }
