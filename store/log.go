@@ -305,7 +305,12 @@ func (sh *shard) trimLog(upTo uint64, forced bool) error {
 	if upTo <= st.floor {
 		return nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: appendLogKey(nil, sh.id, 0), UpperBound: appendLogKey(nil, sh.id, st.head+1)})
+	// From the first record still held: the trimmed ones are deleted but,
+	// until a compaction drops them, an iterator from 0 walked them all on
+	// every trim (5.6 % of a member's CPU samples under 5,000 one-change
+	// commits a second, and growing with the records trimmed since the last
+	// flush).
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: appendLogKey(nil, sh.id, st.floor+1), UpperBound: appendLogKey(nil, sh.id, st.head+1)})
 	if err != nil {
 		return err
 	}
