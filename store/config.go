@@ -36,6 +36,9 @@ type Config struct {
 	// dropped, and how long a member may be out of contact before its old
 	// data is no longer offered as current (stale.go).
 	TombstoneGrace time.Duration
+	// SweepInterval is how often the expiry point is recomputed and the
+	// tombstones past it dropped (the work is done only when it moved).
+	SweepInterval time.Duration
 	// MaxClockAhead bounds the clock: no input moves it further than this
 	// past the wall clock (PROTOCOL.md "Stamps and the merge rule").
 	MaxClockAhead time.Duration
@@ -70,6 +73,7 @@ func DefaultConfig(dir string) Config {
 		Fsync:              FsyncBatch,
 		SyncInterval:       100 * time.Millisecond,
 		TombstoneGrace:     7 * 24 * time.Hour,
+		SweepInterval:      time.Second,
 		MaxClockAhead:      time.Minute,
 		MaxContactsPerBook: 100_000,
 		LogRetain:          8 << 20,
@@ -89,6 +93,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store: fsync mode %q is neither batch nor always", c.Fsync)
 	case c.SyncInterval <= 0:
 		return errors.New("store: sync interval must be positive")
+	case c.SweepInterval <= 0:
+		return errors.New("store: sweep interval must be positive")
 	case c.TombstoneGrace < time.Second:
 		return errors.New("store: tombstone grace must be at least 1s")
 	case c.MaxClockAhead < time.Second:

@@ -56,17 +56,13 @@ func (s *Store) SyncAll() error { return s.Sync(s.commitSeq.Load()) }
 // stamp is durable with the key.
 const clockEvery = 5 * time.Second
 
-// sweepEvery is how often the expiry point is recomputed; the work is
-// done only when it moved.
-const sweepEvery = time.Second
-
 // maintain runs the background fsync tick, clock persistence, tombstone
 // expiry and change-log trimming.
 func (s *Store) maintain() {
 	defer s.wg.Done()
 	syncTick := time.NewTicker(s.cfg.SyncInterval)
 	defer syncTick.Stop()
-	sweepTick := time.NewTicker(sweepEvery)
+	sweepTick := time.NewTicker(s.cfg.SweepInterval)
 	defer sweepTick.Stop()
 	lastClock := time.Now()
 	// Sweep at once: after a long stop the cutoff is far ahead of the

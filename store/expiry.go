@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -55,33 +56,52 @@ func (s *Store) Sweep() (int, error) {
 	return total, nil
 }
 
+// sweep drops the shard's tombstones stamped below target, sweepBatch at a
+// time. Each batch resumes after the index keys the one before dropped:
+// started from the bottom every time, a batch walked every index entry
+// the earlier batches deleted (pebble skips deleted keys one by one until
+// a compaction drops them), which made a sweep quadratic in the number of
+// tombstones it dropped. The shard is unlocked between batches, so a
+// tombstone below the resume point may have been indexed meanwhile: the
+// sweep ends only with a batch that started from the bottom (that is, from
+// the last target reached) and found nothing more.
 func (sh *shard) sweep(target uint32) (int, error) {
 	total := 0
+	var from []byte
 	for {
-		n, done, err := sh.sweepSome(target)
+		n, next, done, err := sh.sweepSome(target, from)
 		total += n
 		if err != nil || done {
 			return total, err
 		}
+		from = next
 	}
 }
 
-// sweepSome drops up to sweepBatch expired tombstones in one commit and
-// reports whether the shard has reached target.
-func (sh *shard) sweepSome(target uint32) (int, bool, error) {
+// sweepSome drops up to sweepBatch expired tombstones in one commit,
+// starting at from (nil: the bottom of the shard's index below target). It
+// returns where the next batch starts (nil: the bottom again) and whether
+// the shard has reached target.
+func (sh *shard) sweepSome(target uint32, from []byte) (int, []byte, bool, error) {
 	s := sh.s
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if err := s.writable(); err != nil {
-		return 0, true, err
+		return 0, nil, true, err
 	}
 	st := sh.st
 	if target <= st.swept {
-		return 0, true, nil
+		return 0, nil, true, nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: tombBound(sh.id, 0), UpperBound: tombBound(sh.id, target)})
+	// Below st.swept every index entry is gone (a tombstone stamped there
+	// is never stored): its deleted keys need not be walked either.
+	lower := tombBound(sh.id, st.swept)
+	if from != nil && bytes.Compare(from, lower) > 0 {
+		lower = from
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: tombBound(sh.id, target)})
 	if err != nil {
-		return 0, true, err
+		return 0, nil, true, err
 	}
 	n, seen := 0, 0
 	var ek []byte
@@ -125,22 +145,27 @@ func (sh *shard) sweepSome(target uint32) (int, bool, error) {
 		gone = append(gone, string(ek))
 		n++
 	}
-	done := !it.Valid()
+	var next []byte
+	if it.Valid() {
+		next = bytes.Clone(it.Key())
+	}
+	// Reached target only by a walk from the bottom that found the end.
+	done := !it.Valid() && from == nil
 	err = errors.Join(err, it.Error(), it.Close())
 	if err != nil {
 		sh.pb.Reset()
-		return 0, true, s.fail(err)
+		return 0, nil, true, s.fail(err)
 	}
 	s.setSweeping(sh.id, !done)
 	if done {
 		st.swept = target
 	}
-	if sh.pb.Empty() && !done {
-		return 0, true, nil
+	if sh.pb.Empty() && !done { // nothing after from: walk from the bottom
+		return 0, nil, false, nil
 	}
 	if err := sh.commit(st); err != nil {
 		sh.hot.reset()
-		return 0, true, err
+		return 0, nil, true, err
 	}
 	for _, k := range gone {
 		sh.hot.forget(hotHash([]byte(k)), []byte(k))
@@ -148,7 +173,7 @@ func (sh *shard) sweepSome(target uint32) (int, bool, error) {
 	if done {
 		s.setSweeping(sh.id, false)
 	}
-	return n, done, nil
+	return n, next, done, nil
 }
 
 func (s *Store) setSweeping(shard int, on bool) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -106,5 +107,49 @@ func TestSweepOfManyTombstonesIsBatched(t *testing.T) {
 	require.True(t, st.Consistent)
 	require.Equal(t, 0, st.Tombstones)
 	require.Equal(t, 1, st.Live)
+	recompute(t, s)
+}
+
+// A sweep resumes each batch after the keys the last one dropped, and
+// still drops a tombstone indexed below that point between two batches
+// (the shard is unlocked between them): it ends only with a walk from the
+// bottom that finds nothing.
+func TestSweepResumesAndStillDropsWhatArrivedBelow(t *testing.T) {
+	now := newFakeNow(Epoch.Add(400 * 24 * time.Hour))
+	s := openTest(t, t.TempDir(), func(c *Config) {
+		c.Now = now.Now
+		c.TombstoneGrace = time.Hour
+		c.SweepInterval = 24 * time.Hour // the test sweeps by hand
+	})
+	b := s.NewBatch()
+	for i := range 2*sweepBatch + 5 {
+		require.NoError(t, b.Delete([]byte("u"), []byte{byte(i >> 8), byte(i)}))
+		if b.Len() == 4096 {
+			commit(t, b)
+		}
+	}
+	commit(t, b)
+	early := s.Clock() - 100
+	now.Add(2 * time.Hour)
+	sh := s.shards[shardOf([]byte("u"))]
+	target := s.Cutoff()
+	n, next, done, err := sh.sweepSome(target, nil)
+	require.NoError(t, err)
+	require.Equal(t, sweepBatch, n)
+	require.False(t, done)
+	require.NotNil(t, next)
+	// Indexed below where the next batch resumes, while the shard is free.
+	require.True(t, apply(t, s, Change{User: []byte("u"), Contact: []byte("late"), Entry: Entry{Stamp: early, Deleted: true}}))
+	require.Negative(t, bytes.Compare(tombBound(sh.id, early), next))
+	total := n
+	for !done {
+		n, next, done, err = sh.sweepSome(target, next)
+		require.NoError(t, err)
+		total += n
+	}
+	require.Equal(t, 2*sweepBatch+5+1, total)
+	require.Equal(t, 0, s.Stats().Tombstones)
+	_, ok := get(t, s, "u", "late")
+	require.False(t, ok)
 	recompute(t, s)
 }
