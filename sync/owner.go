@@ -456,18 +456,11 @@ func (o *owner) feed() (bool, error) {
 				m.stats.FeedExpiredSkipped.Add(1)
 				return nil
 			}
-			var err error
-			if ch.Deleted {
-				o.frame, err = wire.AppendServerDelete(o.frame[:0], ch.Stamp, ch.User, ch.Contact)
-			} else {
-				o.frame, err = wire.AppendServerUpdate(o.frame[:0], ch.Stamp, ch.User, ch.Contact, ch.Phone)
+			size, err := o.writeChange(ch)
+			if size > 0 {
+				frames++
+				bytes += uint64(size)
 			}
-			if err != nil {
-				return nil // the store never holds what the wire cannot carry
-			}
-			frames++
-			bytes += uint64(len(o.frame))
-			_, err = o.bw.Write(o.frame)
 			return err
 		})
 		if errors.Is(err, store.ErrTrimmed) {
@@ -538,4 +531,21 @@ func minPos(a, b store.Pos) store.Pos {
 		a[i] = min(a[i], b[i])
 	}
 	return a
+}
+
+// writeChange encodes ch as a server Update or Delete and writes it to the
+// connection's buffer. It returns the frame's size, 0 for a value the wire
+// cannot carry (the store never holds one: nothing is written).
+func (o *owner) writeChange(ch store.Change) (int, error) {
+	var err error
+	if ch.Deleted {
+		o.frame, err = wire.AppendServerDelete(o.frame[:0], ch.Stamp, ch.User, ch.Contact)
+	} else {
+		o.frame, err = wire.AppendServerUpdate(o.frame[:0], ch.Stamp, ch.User, ch.Contact, ch.Phone)
+	}
+	if err != nil {
+		return 0, nil
+	}
+	_, err = o.bw.Write(o.frame)
+	return len(o.frame), err
 }

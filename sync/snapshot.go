@@ -70,18 +70,11 @@ func (o *owner) serveSnapshot(reason string, asked bool) (bool, error) {
 		if entries%4096 == 0 && c.isClosed() {
 			return errConnClosed
 		}
-		var err error
-		if ch.Deleted {
-			o.frame, err = wire.AppendServerDelete(o.frame[:0], ch.Stamp, ch.User, ch.Contact)
-		} else {
-			o.frame, err = wire.AppendServerUpdate(o.frame[:0], ch.Stamp, ch.User, ch.Contact, ch.Phone)
+		size, err := o.writeChange(ch)
+		if size > 0 {
+			entries++
+			bytes += uint64(size)
 		}
-		if err != nil {
-			return nil // the store never holds what the wire cannot carry
-		}
-		entries++
-		bytes += uint64(len(o.frame))
-		_, err = o.bw.Write(o.frame)
 		return err
 	})
 	c.sentSnapshot.Add(bytes)
