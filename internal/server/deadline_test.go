@@ -209,3 +209,35 @@ func TestReplyWriteTimeoutWithoutIdleTimeout(t *testing.T) {
 	waitFor(t, 10*time.Second, "the non-reading client disconnected", func() bool { return s.Counters.Active.Load() == 0 })
 	require.Equal(t, uint64(1), s.Counters.IdleClosed.Load())
 }
+
+// On a TLS connection a client's Read takes every record that has already
+// arrived (under a deadline that is over, so that frames are committed in
+// batches as large as on a plain connection): the read timeouts that ends
+// it leave the connection usable, and the idle deadline still applies to
+// the reads that wait.
+func TestTLSClientReadsTakeWhatHasArrivedAndStayUsable(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, func(c *Config) {
+		c.TLS = p.serverTLS(false)
+		c.IdleTimeout = time.Minute
+	})
+	c := tlsFrom(t, "127.0.0.1", s, p, &p.user)
+	var want []string
+	var pipeline [][]byte
+	for i := range 300 { // each frame its own TLS record, sent back to back
+		name := fmt.Sprintf("c%03d", i)
+		pipeline = append(pipeline, rawUpdate(name, "1"))
+		want = append(want, name+"=1")
+	}
+	c.send(append([][]byte{rawHello(2, "node-1")}, pipeline...)...)
+	_, got := c.listAll()
+	require.Equal(t, want, got)
+	for round := range 3 { // more frames after the reads that timed out
+		name := fmt.Sprintf("d%d", round)
+		c.send(rawUpdate(name, "2"))
+		want = append(want, name+"=2")
+		_, got = c.listAll()
+		require.Equal(t, want, got, "round %d", round)
+	}
+	require.Empty(t, s.Counters.Violations())
+}

@@ -222,7 +222,7 @@ func (s *Server) serveConn(conn net.Conn, st *connState) {
 		}
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
-	cr := &connReader{conn: conn, stopping: &s.stopping, stage: stageHandshake, handshakeBy: handshakeBy}
+	cr := &connReader{conn: conn, stopping: &s.stopping, stage: stageHandshake, handshakeBy: handshakeBy, records: isTLS}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	dec := wire.NewDecoder(br)
 	hello, err := dec.Hello()
