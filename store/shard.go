@@ -56,7 +56,6 @@ type shard struct {
 	pb  *pebble.Batch
 	// scratch, guarded by mu
 	keys  keySorter
-	order []int32 // the round's ops in key order (keys' scratch)
 	slot  []int32
 	cur   []curEntry
 	canon []int32  // per slot: the op whose key it is
@@ -154,7 +153,7 @@ func (sh *shard) addCount(st *shardState, user []byte, delta int) error {
 // and points slot[op] at it.
 func (sh *shard) read(b *Batch, idx []int32) error {
 	buf := b.buf
-	sh.order = sh.keys.sort(b, idx)
+	order := sh.keys.sort(b, idx)
 	if cap(sh.slot) < len(b.ops) {
 		sh.slot = make([]int32, len(b.ops))
 	}
@@ -164,7 +163,7 @@ func (sh *shard) read(b *Batch, idx []int32) error {
 	var it *pebble.Iterator
 	var err error
 	var prev []byte
-	for i, oi := range sh.order {
+	for i, oi := range order {
 		k := b.ops[oi].key(buf)
 		if i > 0 && bytes.Equal(k, prev) {
 			sh.slot[oi] = int32(len(sh.cur) - 1)
