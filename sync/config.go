@@ -56,6 +56,23 @@ type Config struct {
 	// not clearly shorter than the one before (the peers write faster than
 	// it applies: it serves then, and says so).
 	ServeLag time.Duration
+	// PaceLag is flow control's bound (pace.go): a client commit waits
+	// while more than half of the serving peers, and at least two, have
+	// not confirmed this member's log up to PaceLag changes behind its
+	// head. 0 turns flow control off: clients then write as fast as this
+	// member takes them, and peers that cannot keep up fall behind for as
+	// long as the load lasts.
+	PaceLag int
+	// PaceAll makes flow control wait for every serving peer that is
+	// behind, not only for more than half of them: every member then stays
+	// within PaceLag of this one under any load, and one slow peer slows
+	// the clients down to its own rate (stopped peers are still not waited
+	// for, see PaceStall).
+	PaceAll bool
+	// PaceStall is how long a peer's confirmations may stand still while
+	// it is behind before flow control stops waiting for it (a stopped or
+	// partitioned peer is caught up by its feed later, never waited for).
+	PaceStall time.Duration
 	// FeedGrace is how long after a live member's feed dropped a client
 	// acknowledgement still waits for the member to reconnect and confirm,
 	// within the acknowledgement's own timeout.
@@ -107,6 +124,8 @@ func DefaultConfig(name string) Config {
 		AntiEntropyRounds:   2,
 		SyncTimeout:         30 * time.Second,
 		ServeLag:            time.Second,
+		PaceLag:             16384,
+		PaceStall:           time.Second,
 		FeedGrace:           3 * time.Second,
 		CursorSaveInterval:  100 * time.Millisecond,
 		CursorTTL:           time.Hour,
@@ -126,6 +145,8 @@ func (c Config) Validate() error {
 		return errors.New("sync: heartbeat budget must not be negative")
 	case c.FeedGrace < 0:
 		return errors.New("sync: feed grace must not be negative")
+	case c.PaceLag < 0 || (c.PaceLag > 0 && c.PaceStall <= 0):
+		return errors.New("sync: pace lag must not be negative, and pace stall must be positive with it")
 	case c.MaxTransfers <= 0 || c.MaxBatch <= 0 || c.FeedChunk <= 0 || c.AntiEntropyRounds <= 0:
 		return errors.New("sync: max transfers, max batch, feed chunk and anti-entropy rounds must be positive")
 	case c.ReconcileInterval <= 0 || c.AntiEntropyInterval <= 0 || c.SyncTimeout <= 0 || c.ServeLag <= 0:

@@ -78,6 +78,7 @@ type peerConn struct {
 	cursor      store.Pos // written to the socket
 	confirmed   store.Pos // applied by the peer
 	confirmedCh chan struct{}
+	confirmedAt time.Time // when confirmed last moved (zero: never)
 	want        store.Pos // the highest position a barrier waits on
 	syncedAt    time.Time // last confirmation of a position that was our whole log
 	pullState   string

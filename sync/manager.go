@@ -103,6 +103,16 @@ type Manager struct {
 	markMu       gosync.Mutex
 	healthCh     chan struct{}
 
+	// flow control (pace.go): confirmCh is closed and replaced when a
+	// feed's confirmation moves while a client commit may be waiting.
+	paceWaiting  atomic.Bool
+	confirmMu    gosync.Mutex
+	confirmCh    chan struct{}
+	paceMu       gosync.Mutex  // serializes admissions (check and count)
+	paceAdmitted atomic.Int64  // changes admitted and not yet committed
+	paceQueued   atomic.Int32  // commits waiting for admission
+	paceTurn     chan struct{} // one slot: waiting commits take turns in order
+
 	cursorSeen map[string]time.Time // reconcile loop only: when a saved cursor's peer was last alive
 
 	started      time.Time
@@ -125,7 +135,7 @@ func New(cfg Config, st *store.Store, cl Cluster) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: log, st: st, cl: cl, peers: map[string]*peer{}, peersCh: make(chan struct{}),
 		gone:    map[string]time.Time{},
 		changes: map[string]*atomic.Uint64{}, transfers: make(chan struct{}, cfg.MaxTransfers),
-		readyCh: make(chan struct{}), healthCh: make(chan struct{}, 1), cursorSeen: map[string]time.Time{},
+		readyCh: make(chan struct{}), healthCh: make(chan struct{}, 1), confirmCh: make(chan struct{}), paceTurn: make(chan struct{}, 1), cursorSeen: map[string]time.Time{},
 		ctx: ctx, cancel: cancel}
 	return m, nil
 }

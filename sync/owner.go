@@ -243,7 +243,7 @@ func (o *owner) step() (bool, error) {
 			return false, err
 		}
 	}
-	if o.hbDue || o.barrierWantsHB() {
+	if o.hbDue || o.barrierWantsHB() || o.paceWantsHB() {
 		if err := o.writeHB(); err != nil {
 			return false, err
 		}
@@ -347,6 +347,9 @@ func (o *owner) onAnswer(s sentHB) {
 		return
 	}
 	c.pubMu.Lock()
+	if !geq(c.confirmed, s.cursor) {
+		c.confirmedAt = time.Now()
+	}
 	c.confirmed = maxPos(c.confirmed, s.cursor)
 	if s.caught {
 		c.syncedAt = s.at
@@ -354,6 +357,7 @@ func (o *owner) onAnswer(s sentHB) {
 	close(c.confirmedCh)
 	c.confirmedCh = make(chan struct{})
 	c.pubMu.Unlock()
+	m.confirmMoved()
 	if s.caught {
 		m.markCandidate(c, s.markAt, s.markPos)
 	}

@@ -31,6 +31,8 @@ type Stats struct {
 	PeersRefused       atomic.Uint64
 	SilentClosed       atomic.Uint64 // peer connections closed after three heartbeat intervals without a byte
 	BarrierTimeouts    atomic.Uint64 // ListAll acknowledgements that did not wait for every peer
+	PacedCommits       atomic.Uint64 // client commits held by flow control (Pace)
+	PacedNanos         atomic.Uint64 // time client commits were held by flow control
 	ClockAhead         atomic.Uint64 // clocks or stamps heard beyond the clock bound
 
 	// Violations counts protocol violations on peer connections by reason.

@@ -111,6 +111,8 @@ var (
 	dStale         = desc("contact_stale_data", "1 while this server has been out of contact longer than the tombstone grace.")
 	dCutoff        = desc("contact_tombstone_cutoff_seconds", "Tombstones stamped below this are dropped (seconds since 2024-01-01).")
 	dLogHead       = desc("contact_log_changes_total", "Changes this server logged for its peers.")
+	dPaced         = desc("contact_client_paced_commits_total", "Client commits held by flow control because most serving peers were behind (--pace-lag).")
+	dPacedSec      = desc("contact_client_paced_seconds_total", "Time client commits were held by flow control.")
 	dAckTimeouts   = desc("contact_replica_ack_timeouts_total", "ListAll acknowledgements given before every live peer confirmed (timeout).")
 	dLive          = desc("contact_store_live_entries", "Live contacts held.")
 	dTombstones    = desc("contact_store_tombstones", "Delete markers held.")
@@ -129,7 +131,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 		dConnsAccepted, dConnsRefused, dConnSlots, dConnsReserved, dIdleClosed, dPeerUp, dPeerLag, dPeerLagSec, dPeerBytes, dPeerOffset, dPeerChanges,
 		dTransfers, dTransfersSkip, dSilent, dTxEntries, dTxBytes, dPulls, dCatchUpRounds, dRxEntries, dRxBytes, dAntiEntropy,
 		dTransfersRun, dFeedBytes, dExpiredSkip, dClockAhead, dRefillDropped, dMark, dStale, dCutoff, dLogHead,
-		dAckTimeouts, dLive, dTombstones, dUsers, dClock, dDigest, dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
+		dAckTimeouts, dPaced, dPacedSec, dLive, dTombstones, dUsers, dClock, dDigest, dHealth, dReady, dMLHealth, dMembers, dEventsDropped} {
 		ch <- d
 	}
 }
@@ -210,6 +212,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dClockAhead, ss.ClockAhead.Load())
 	counter(dRefillDropped, ss.RefillDropped.Load())
 	counter(dAckTimeouts, ss.BarrierTimeouts.Load())
+	counter(dPaced, ss.PacedCommits.Load())
+	ch <- prometheus.MustNewConstMetric(dPacedSec, prometheus.CounterValue, float64(ss.PacedNanos.Load())/1e9)
 	for _, p := range n.Sync.Peers() {
 		gauge(dPeerUp, b2f(p.OutboundUp), p.Name, "outbound")
 		gauge(dPeerUp, b2f(p.InboundUp), p.Name, "inbound")

@@ -21,7 +21,9 @@ import (
 //     change, merges it, and logs it (store/shard.go) in the same atomic
 //     write.
 //  3. Replication (sync) feeds the store's change log to every peer on its
-//     own; nothing is handed over here.
+//     own; nothing is handed over here. Before a commit, Replicator.Pace
+//     holds it while most serving peers are far behind (flow control,
+//     sync/pace.go): the client's writes wait in its socket meanwhile.
 //  4. ListAll commits, waits for the fsync that makes the connection's
 //     changes durable, waits (bounded by ReplicaAckTimeout) for every live
 //     peer to confirm them (Replicator.Barrier), then streams the book from
@@ -48,7 +50,13 @@ func (s *Server) serveClient(conn net.Conn, dec *wire.Decoder, user string) {
 	// commit applies what is staged; false ends the connection (after what
 	// came before a refused change is committed).
 	commit := func() bool {
+		release := func() {}
+		if s.repl != nil && batch.Len() > 0 {
+			// Flow control: TCP's back-pressure reaches the client meanwhile.
+			release = s.repl.Pace(s.ctx, batch.Len())
+		}
 		res, err := batch.Commit()
+		release()
 		lastSeq = max(lastSeq, res.Seq)
 		for i, p := range res.Pos {
 			pos[i] = max(pos[i], p)

@@ -37,6 +37,11 @@ type Replicator interface {
 	// WaitSynced waits until the server holds its peers' state, or ctx
 	// ends (false).
 	WaitSynced(ctx context.Context) bool
+	// Pace admits a client commit of n changes, holding it while the
+	// cluster applies this server's changes more slowly than its clients
+	// write them (flow control), or until ctx ends. The commit is made
+	// before release is called.
+	Pace(ctx context.Context, n int) (release func())
 }
 
 // Server is one contact server: the listener in front of a store it is

@@ -303,6 +303,8 @@ func (g *gate) WaitSynced(ctx context.Context) bool {
 
 func (g *gate) Barrier(context.Context, store.Pos) bool { return true }
 
+func (g *gate) Pace(context.Context, int) func() { return func() {} }
+
 func TestClientFramesWaitUntilSynced(t *testing.T) {
 	g := newGate()
 	s := startServer(t, nil)
