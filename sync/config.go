@@ -124,7 +124,7 @@ func DefaultConfig(name string) Config {
 		AntiEntropyRounds:   2,
 		SyncTimeout:         30 * time.Second,
 		ServeLag:            time.Second,
-		PaceLag:             16384,
+		PaceLag:             32768,
 		PaceStall:           time.Second,
 		FeedGrace:           3 * time.Second,
 		CursorSaveInterval:  100 * time.Millisecond,

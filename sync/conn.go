@@ -78,7 +78,7 @@ type peerConn struct {
 	cursor      store.Pos // written to the socket
 	confirmed   store.Pos // applied by the peer
 	confirmedCh chan struct{}
-	confirmedAt time.Time // when confirmed last moved (zero: never)
+	confirmedAt time.Time // when confirmed last moved (Config.Now; at first, when the connection began)
 	want        store.Pos // the highest position a barrier waits on
 	syncedAt    time.Time // last confirmation of a position that was our whole log
 	pullState   string
@@ -104,7 +104,7 @@ type peerConn struct {
 func newPeerConn(m *Manager, peer string, storeID uint64, dir direction, conn net.Conn, br *bufio.Reader) *peerConn {
 	return &peerConn{m: m, peer: peer, storeID: storeID, dir: dir, conn: conn, dec: wire.NewDecoder(br),
 		since: time.Now(), closed: make(chan struct{}), wake: make(chan struct{}, 1),
-		confirmedCh: make(chan struct{}), changesIn: m.changesFrom(peer)}
+		confirmedCh: make(chan struct{}), confirmedAt: m.cfg.Now(), changesIn: m.changesFrom(peer)}
 }
 
 func (c *peerConn) isFeed() bool { return c.dir == inbound }

@@ -348,7 +348,7 @@ func (o *owner) onAnswer(s sentHB) {
 	}
 	c.pubMu.Lock()
 	if !geq(c.confirmed, s.cursor) {
-		c.confirmedAt = time.Now()
+		c.confirmedAt = m.cfg.Now()
 	}
 	c.confirmed = maxPos(c.confirmed, s.cursor)
 	if s.caught {

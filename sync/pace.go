@@ -111,7 +111,7 @@ func (m *Manager) paceAdmit(n int) bool {
 // pending changes.
 func (m *Manager) paceBehind(pending uint64) bool {
 	head := m.st.Head()
-	now := time.Now()
+	now := m.cfg.Now()
 	lagLimit := uint64(m.cfg.PaceLag)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -126,9 +126,6 @@ func (m *Manager) paceBehind(pending uint64) bool {
 		busy := c.pullState != "" // a snapshot sent, queued or deferred
 		movedAt := c.confirmedAt
 		c.pubMu.Unlock()
-		if movedAt.IsZero() {
-			movedAt = c.since
-		}
 		if busy || (lag > lagLimit && now.Sub(movedAt) > m.cfg.PaceStall) {
 			continue
 		}

@@ -108,7 +108,7 @@ func Command() *cobra.Command {
 	f.DurationVar(&o.maxAhead, "max-clock-ahead", time.Minute, "no clock or stamp heard moves this server's clock further than this past its wall clock; peers beyond it are reported")
 	f.DurationVar(&o.syncTimeout, "sync-timeout", 30*time.Second, "longest wait for peers at start: a member whose seeds never answer then serves its own data, alone")
 	f.DurationVar(&o.serveLag, "serve-lag", time.Second, "a starting member serves once a catch-up round with every peer takes at most this long (under load it repeats rounds while they shrink)")
-	f.IntVar(&o.paceLag, "pace-lag", 16384, "flow control: client writes wait while more than half of the serving peers, and at least two, are more than this many changes behind (0: never wait; peers then fall behind for as long as a load above their apply rate lasts)")
+	f.IntVar(&o.paceLag, "pace-lag", 32768, "flow control: client writes wait while more than half of the serving peers, and at least two, are more than this many changes behind (0: never wait; peers then fall behind for as long as a load above their apply rate lasts)")
 	f.StringVar(&o.pacePeers, "pace-peers", "majority", "whom flow control waits for: majority (more than half of the serving peers, and at least two: one slow peer never slows clients) or all (every serving peer stays within --pace-lag; one slow peer slows clients to its rate)")
 	f.DurationVar(&o.clockOffset, "clock-offset", 0, "testing: shift this server's wall clock by this much (e.g. 720h to run it 30 days later, -1h behind)")
 	f.Int64Var(&o.cacheSize, "cache-size", 128<<20, "bytes of pebble's block cache")
