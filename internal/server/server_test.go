@@ -364,3 +364,53 @@ func TestConnectionRatePerAddress(t *testing.T) {
 		return err == nil
 	})
 }
+
+// pacer is a Replicator whose flow control holds every commit until the
+// test lets it through, and records what it admitted.
+type pacer struct {
+	gate
+	st       *store.Store
+	called   chan int
+	let      chan struct{}
+	mu       sync.Mutex
+	released []int // live contacts in the store when each release ran
+}
+
+func (p *pacer) Pace(ctx context.Context, n int) func() {
+	p.called <- n
+	select {
+	case <-p.let:
+	case <-ctx.Done():
+	}
+	return func() {
+		p.mu.Lock()
+		p.released = append(p.released, p.st.Stats().Live)
+		p.mu.Unlock()
+	}
+}
+
+// A client commit goes through flow control: nothing is applied while it
+// is held, and its release comes after the commit.
+func TestClientCommitsWaitForFlowControl(t *testing.T) {
+	s := startServer(t, nil)
+	p := &pacer{gate: *newGate(), st: s.store, called: make(chan int, 1), let: make(chan struct{})}
+	p.open()
+	s.SetReplicator(p)
+	c := dialRaw(t, s)
+	c.send(rawHello(2, "paced"), rawUpdate("a", "1"), rawUpdate("b", "1"), rawListAll)
+	var n int
+	select {
+	case n = <-p.called:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the commit did not go through flow control")
+	}
+	require.Positive(t, n)
+	require.Equal(t, 0, s.store.Stats().Live, "applied while flow control held it")
+	close(p.let)
+	_, got := c.listAll()
+	require.Equal(t, []string{"a=1", "b=1"}, got)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.NotEmpty(t, p.released)
+	require.Equal(t, 2, p.released[len(p.released)-1], "released before the commit")
+}
