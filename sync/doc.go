@@ -23,6 +23,17 @@
 // until it is caught up. On the connection we dial we receive the peer's
 // feed, send AskForUpdate when we need a full state, and our barriers.
 //
+// # Flow control
+//
+// A client commit is admitted by Pace (pace.go): it waits while more than
+// half of the serving peers, and at least two (Config.PaceAll: any), have
+// not confirmed the log up to PaceLag changes behind its head, so that a
+// load above what the cluster applies slows the clients (TCP's
+// back-pressure) instead of leaving every peer further behind for as long
+// as it lasts. Stopped, starting and transfer-receiving peers are not
+// waited for, nor is a commit of PaceSmall changes or fewer. A feed asks
+// for a confirmation (a HeartBeat) every PaceLag/4 changes it writes.
+//
 // # HeartBeats are barriers
 //
 // Every HeartBeat we send carries Clock 0, so the peer answers each with
