@@ -79,6 +79,9 @@ type peerConn struct {
 	confirmed   store.Pos // applied by the peer
 	confirmedCh chan struct{}
 	confirmedAt time.Time // when confirmed last moved (Config.Now; at first, when the connection began)
+
+	// paced: flow control waits for this peer (pace.go; under Manager.paceMu).
+	paced       bool
 	want        store.Pos // the highest position a barrier waits on
 	syncedAt    time.Time // last confirmation of a position that was our whole log
 	pullState   string

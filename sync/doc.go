@@ -31,7 +31,8 @@
 // load above what the cluster applies slows the clients (TCP's
 // back-pressure) instead of leaving every peer further behind for as long
 // as it lasts. Stopped, starting and transfer-receiving peers are not
-// waited for, nor is a commit of PaceSmall changes or fewer. A feed asks
+// waited for, nor peers far behind until their feeds bring them within
+// reach, nor is a commit of PaceSmall changes or fewer. A feed asks
 // for a confirmation (a HeartBeat) every PaceLag/4 changes it writes.
 //
 // # HeartBeats are barriers

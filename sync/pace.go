@@ -25,7 +25,12 @@ import (
 //   - its feed is not sending or waiting to send a snapshot, and
 //   - its confirmations moved within PaceStall, or it is within PaceLag:
 //     a peer that stopped reading (stopped, partitioned, a disk that
-//     hangs) is not waited for; its feed catches it up later.
+//     hangs) is not waited for; its feed catches it up later, and
+//   - since it last stalled or connected, it has been within paceEntry
+//     times PaceLag: a peer back from a partition, far behind, catches
+//     up from the log before it is waited for, so that a healed partition
+//     holds clients for a fraction of a second, not for the whole
+//     backlog.
 // One slow peer therefore never slows clients: pacing needs two, and more
 // than half; then the clients write at the rate of the fastest majority of
 // the cluster, and a peer outside it may fall behind (its feed catches it
@@ -36,6 +41,10 @@ import (
 // Confirmations are answers to HeartBeats; a feed sends one whenever it
 // has written PaceLag/4 changes that no HeartBeat in flight covers, so a
 // peer that keeps up is seen within PaceLag.
+
+// paceEntry: a peer that stalled or connected is waited for again once
+// it is within paceEntry*PaceLag changes of the head.
+const paceEntry = 4
 
 // PaceSmall is the largest client commit flow control never holds: an
 // interactive client's change (and its ListAll) is not queued behind bulk
@@ -106,9 +115,9 @@ func (m *Manager) paceAdmit(n int) bool {
 	return true
 }
 
-// paceBehind reports whether more than half of the counted peers, and at
-// least two (with PaceAll: any counted peer), are more than PaceLag changes behind the log's head plus
-// pending changes.
+// paceBehind (under paceMu) reports whether more than half of the counted
+// peers, and at least two (with PaceAll: any counted peer), are more than
+// PaceLag changes behind the log's head plus pending changes.
 func (m *Manager) paceBehind(pending uint64) bool {
 	head := m.st.Head()
 	now := m.cfg.Now()
@@ -127,7 +136,14 @@ func (m *Manager) paceBehind(pending uint64) bool {
 		movedAt := c.confirmedAt
 		c.pubMu.Unlock()
 		if busy || (lag > lagLimit && now.Sub(movedAt) > m.cfg.PaceStall) {
+			c.paced = false
 			continue
+		}
+		if !c.paced {
+			if lag > paceEntry*lagLimit {
+				continue // far behind: its feed catches it up first
+			}
+			c.paced = true
 		}
 		counted++
 		if lag > lagLimit {

@@ -262,3 +262,27 @@ func TestPaceStopsWaitingForAStalledPeer(t *testing.T) {
 	clock.Add(time.Second) // the re-check every PaceStall finds them stalled
 	requireAdmitted(t, done)
 }
+
+// A peer far behind (more than paceEntry*PaceLag changes: back from a
+// partition, reconnected) is caught up by its feed before flow control
+// waits for it, so a healed partition does not hold clients for its whole
+// backlog; once within reach it is waited for as before.
+func TestPaceWaitsForAFarBehindPeerOnlyOnceWithinReach(t *testing.T) {
+	m, _, ps := paceSetup(t, 2, nil)
+	writeChanges(t, m.st, 300, "more") // 500 behind: beyond 4*100
+	requireAdmitted(t, paced(m, 50))
+	require.Zero(t, m.stats.PacedCommits.Load(), "held for peers far behind")
+	for _, p := range ps {
+		p.readUpdates(300)
+		p.answer()
+		requireConfirmed(t, m, p)
+	}
+	writeChanges(t, m.st, 200, "again") // 200 behind: within reach
+	for _, p := range ps {
+		p.readUpdates(200)
+	}
+	done := paced(m, 50)
+	requireHeld(t, m, done)
+	ps[0].answer()
+	requireAdmitted(t, done)
+}
