@@ -29,8 +29,8 @@ import (
 //   - since it last stalled or connected, it has been within paceEntry
 //     times PaceLag: a peer back from a partition, far behind, catches
 //     up from the log before it is waited for, so that a healed partition
-//     holds clients for a fraction of a second, not for the whole
-//     backlog.
+//     holds clients at most while it applies its last paceEntry*PaceLag
+//     changes, not its whole backlog.
 // One slow peer therefore never slows clients: pacing needs two, and more
 // than half; then the clients write at the rate of the fastest majority of
 // the cluster, and a peer outside it may fall behind (its feed catches it
