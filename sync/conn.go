@@ -79,6 +79,10 @@ type peerConn struct {
 	confirmed   store.Pos // applied by the peer
 	confirmedCh chan struct{}
 	confirmedAt time.Time // when confirmed last moved (Config.Now; at first, when the connection began)
+	// unconfirmedSince: when the feed last began writing with everything
+	// before confirmed (Config.Now): a peer idle for an hour is not taken
+	// for stalled when a burst begins.
+	unconfirmedSince time.Time
 
 	// paced: flow control waits for this peer (pace.go; under Manager.paceMu).
 	paced       bool

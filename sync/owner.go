@@ -444,6 +444,15 @@ func (o *owner) feed() (bool, error) {
 	c, m := o.c, o.c.m
 	st := m.st
 	head := st.Head()
+	if !geq(o.cursor, head) {
+		c.pubMu.Lock()
+		if geq(c.confirmed, o.cursor) {
+			// Everything written so far is confirmed: from now on the
+			// peer has something to confirm (flow control's stall clock).
+			c.unconfirmedSince = m.cfg.Now()
+		}
+		c.pubMu.Unlock()
+	}
 	cutoff := min(st.Cutoff(), st.Mark()+1)
 	budget := m.cfg.FeedChunk
 	for i := 0; i < store.NumShards && budget > 0; i++ {

@@ -133,9 +133,14 @@ func (m *Manager) paceBehind(pending uint64) bool {
 		c.pubMu.Lock()
 		lag := posLag(head, c.confirmed) + pending
 		busy := c.pullState != "" // a snapshot sent, queued or deferred
-		movedAt := c.confirmedAt
+		// Stalled: behind, and nothing confirmed for PaceStall since the
+		// peer last had something to confirm.
+		since := c.confirmedAt
+		if c.unconfirmedSince.After(since) {
+			since = c.unconfirmedSince
+		}
 		c.pubMu.Unlock()
-		if busy || (lag > lagLimit && now.Sub(movedAt) > m.cfg.PaceStall) {
+		if busy || (lag > lagLimit && now.Sub(since) > m.cfg.PaceStall) {
 			c.paced = false
 			continue
 		}

@@ -286,3 +286,23 @@ func TestPaceWaitsForAFarBehindPeerOnlyOnceWithinReach(t *testing.T) {
 	ps[0].answer()
 	requireAdmitted(t, done)
 }
+
+// A peer that had nothing to confirm for longer than PaceStall (a quiet
+// hour) is not taken for stalled when a burst begins: its stall clock
+// starts when the feed writes to it again.
+func TestPaceQuietPeersAreNotStalledWhenABurstBegins(t *testing.T) {
+	m, clock, ps := paceSetup(t, 2, nil)
+	for _, p := range ps {
+		p.answer()
+		requireConfirmed(t, m, p)
+	}
+	clock.Add(time.Hour)
+	writeChanges(t, m.st, 200, "burst")
+	for _, p := range ps {
+		p.readUpdates(200)
+	}
+	done := paced(m, 50)
+	requireHeld(t, m, done)
+	ps[1].answer()
+	requireAdmitted(t, done)
+}
