@@ -69,8 +69,9 @@ type Config struct {
 	// the clients down to its own rate (stopped peers are still not waited
 	// for, see PaceStall).
 	PaceAll bool
-	// PaceStall is how long a peer's confirmations may stand still while
-	// it is behind before flow control stops waiting for it (a stopped or
+	// PaceStall is how long a peer that is behind may confirm nothing
+	// (counted from when it last had something to confirm) before flow
+	// control stops waiting for it (a stopped or
 	// partitioned peer is caught up by its feed later, never waited for).
 	PaceStall time.Duration
 	// FeedGrace is how long after a live member's feed dropped a client

@@ -78,18 +78,17 @@ type peerConn struct {
 	cursor      store.Pos // written to the socket
 	confirmed   store.Pos // applied by the peer
 	confirmedCh chan struct{}
-	confirmedAt time.Time // when confirmed last moved (Config.Now; at first, when the connection began)
-	// unconfirmedSince: when the feed last began writing with everything
-	// before confirmed (Config.Now): a peer idle for an hour is not taken
-	// for stalled when a burst begins.
-	unconfirmedSince time.Time
-
-	// paced: flow control waits for this peer (pace.go; under Manager.paceMu).
-	paced       bool
+	// progressAt (Config.Now) is when the peer last confirmed something, or
+	// was last given something to confirm with everything before it
+	// confirmed: flow control's stall clock, which a peer quiet for an hour
+	// does not trip when a burst begins. At first, when the connection began.
+	progressAt  time.Time
 	want        store.Pos // the highest position a barrier waits on
 	syncedAt    time.Time // last confirmation of a position that was our whole log
 	pullState   string
 	hbWaitSince time.Time // the oldest of our HeartBeats awaiting its answer was sent (zero: none)
+
+	paced bool // flow control waits for this peer (pace.go; under Manager.paceMu)
 
 	// reader side
 	recordSeen atomic.Bool // frames are a refill's transfer: record their keys as held by the peer
@@ -111,7 +110,7 @@ type peerConn struct {
 func newPeerConn(m *Manager, peer string, storeID uint64, dir direction, conn net.Conn, br *bufio.Reader) *peerConn {
 	return &peerConn{m: m, peer: peer, storeID: storeID, dir: dir, conn: conn, dec: wire.NewDecoder(br),
 		since: time.Now(), closed: make(chan struct{}), wake: make(chan struct{}, 1),
-		confirmedCh: make(chan struct{}), confirmedAt: m.cfg.Now(), changesIn: m.changesFrom(peer)}
+		confirmedCh: make(chan struct{}), progressAt: m.cfg.Now(), changesIn: m.changesFrom(peer)}
 }
 
 func (c *peerConn) isFeed() bool { return c.dir == inbound }

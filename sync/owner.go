@@ -348,7 +348,7 @@ func (o *owner) onAnswer(s sentHB) {
 	}
 	c.pubMu.Lock()
 	if !geq(c.confirmed, s.cursor) {
-		c.confirmedAt = m.cfg.Now()
+		c.progressAt = m.cfg.Now()
 	}
 	c.confirmed = maxPos(c.confirmed, s.cursor)
 	if s.caught {
@@ -444,15 +444,7 @@ func (o *owner) feed() (bool, error) {
 	c, m := o.c, o.c.m
 	st := m.st
 	head := st.Head()
-	if !geq(o.cursor, head) {
-		c.pubMu.Lock()
-		if geq(c.confirmed, o.cursor) {
-			// Everything written so far is confirmed: from now on the
-			// peer has something to confirm (flow control's stall clock).
-			c.unconfirmedSince = m.cfg.Now()
-		}
-		c.pubMu.Unlock()
-	}
+	prev := o.cursor
 	cutoff := min(st.Cutoff(), st.Mark()+1)
 	budget := m.cfg.FeedChunk
 	for i := 0; i < store.NumShards && budget > 0; i++ {
@@ -499,6 +491,11 @@ func (o *owner) feed() (bool, error) {
 	o.rr++
 	c.pubMu.Lock()
 	c.cursor = o.cursor
+	// Wrote to a peer that had confirmed everything before (only this
+	// goroutine moves confirmed): it has something to confirm from now.
+	if o.cursor != prev && geq(c.confirmed, prev) {
+		c.progressAt = m.cfg.Now()
+	}
 	c.pubMu.Unlock()
 	return !geq(o.cursor, head), nil
 }

@@ -23,7 +23,8 @@ import (
 //   - it says in its HeartBeats that it is serving (a starting member
 //     catching up is not waited for: it serves once it is within ServeLag),
 //   - its feed is not sending or waiting to send a snapshot, and
-//   - its confirmations moved within PaceStall, or it is within PaceLag:
+//   - it confirmed something within PaceStall of last having something
+//     to confirm (progressAt), or it is within PaceLag:
 //     a peer that stopped reading (stopped, partitioned, a disk that
 //     hangs) is not waited for; its feed catches it up later, and
 //   - since it last stalled or connected, it has been within paceEntry
@@ -133,14 +134,11 @@ func (m *Manager) paceBehind(pending uint64) bool {
 		c.pubMu.Lock()
 		lag := posLag(head, c.confirmed) + pending
 		busy := c.pullState != "" // a snapshot sent, queued or deferred
+		progressAt := c.progressAt
+		c.pubMu.Unlock()
 		// Stalled: behind, and nothing confirmed for PaceStall since the
 		// peer last had something to confirm.
-		since := c.confirmedAt
-		if c.unconfirmedSince.After(since) {
-			since = c.unconfirmedSince
-		}
-		c.pubMu.Unlock()
-		if busy || (lag > lagLimit && now.Sub(since) > m.cfg.PaceStall) {
+		if busy || (lag > lagLimit && now.Sub(progressAt) > m.cfg.PaceStall) {
 			c.paced = false
 			continue
 		}

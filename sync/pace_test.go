@@ -70,6 +70,29 @@ func (p *pacePeer) answer() {
 	}
 }
 
+// confirm answers, and waits until the manager has taken the answers: the
+// peer is then at the head.
+func (p *pacePeer) confirm(t *testing.T) {
+	t.Helper()
+	p.answer()
+	require.Eventually(t, func() bool {
+		c := p.c()
+		c.pubMu.Lock()
+		defer c.pubMu.Unlock()
+		return posLag(p.m.st.Head(), c.confirmed) == 0
+	}, 5*time.Second, time.Millisecond)
+}
+
+// fallBehind logs n changes, which every peer reads and leaves
+// unconfirmed.
+func fallBehind(t *testing.T, m *Manager, ps []*pacePeer, n int, tag string) {
+	t.Helper()
+	writeChanges(t, m.st, n, tag)
+	for _, p := range ps {
+		p.readUpdates(n)
+	}
+}
+
 func writeChanges(t *testing.T, st *store.Store, n int, tag string) {
 	t.Helper()
 	b := st.NewBatch()
@@ -92,7 +115,7 @@ func paceSetup(t *testing.T, peers int, mod func(*Config)) (*Manager, *fakeNow, 
 		names[i] = fmt.Sprintf("p%d", i+1)
 	}
 	clock := &fakeNow{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
-	m, st := testManager(t, newFakeCluster("me", names...), func(c *Config) {
+	m, _ := testManager(t, newFakeCluster("me", names...), func(c *Config) {
 		c.PaceLag = 100
 		c.PaceStall = time.Minute
 		c.Now = clock.Now
@@ -117,10 +140,7 @@ func paceSetup(t *testing.T, peers int, mod func(*Config)) (*Manager, *fakeNow, 
 		p.answer()
 		ps = append(ps, p)
 	}
-	writeChanges(t, st, 200, "bulk")
-	for _, p := range ps {
-		p.readUpdates(200)
-	}
+	fallBehind(t, m, ps, 200, "bulk")
 	return m, clock, ps
 }
 
@@ -179,9 +199,8 @@ func TestPaceHoldsBulkCommitsWhileMostPeersAreBehind(t *testing.T) {
 				if i == tc.answerFirst-1 {
 					break
 				}
-				ps[i].answer()
+				ps[i].confirm(t)
 				// Still held: not enough peers confirmed yet.
-				requireConfirmed(t, m, ps[i])
 				requireHeld(t, m, done)
 			}
 			ps[tc.answerFirst-1].answer()
@@ -212,8 +231,7 @@ func TestPaceDoesNotHold(t *testing.T) {
 		n     int
 	}{
 		{name: "one of two peers behind", n: 50, setup: func(t *testing.T, m *Manager, _ *fakeNow, ps []*pacePeer) {
-			ps[0].answer()
-			requireConfirmed(t, m, ps[0])
+			ps[0].confirm(t)
 		}},
 		{name: "a small commit", n: PaceSmall, setup: func(*testing.T, *Manager, *fakeNow, []*pacePeer) {}},
 		{name: "peers stalled longer than PaceStall", n: 50, setup: func(_ *testing.T, _ *Manager, clock *fakeNow, _ []*pacePeer) {
@@ -244,15 +262,6 @@ func TestPaceDoesNotHold(t *testing.T) {
 	}
 }
 
-func requireConfirmed(t *testing.T, m *Manager, p *pacePeer) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		p.c().pubMu.Lock()
-		defer p.c().pubMu.Unlock()
-		return posLag(m.st.Head(), p.c().confirmed) == 0
-	}, 5*time.Second, time.Millisecond)
-}
-
 // A peer that stops confirming while a commit waits for it stops being
 // waited for after PaceStall, with no confirmation to wake the wait.
 func TestPaceStopsWaitingForAStalledPeer(t *testing.T) {
@@ -274,13 +283,9 @@ func TestPaceWaitsForAFarBehindPeerOnlyOnceWithinReach(t *testing.T) {
 	require.Zero(t, m.stats.PacedCommits.Load(), "held for peers far behind")
 	for _, p := range ps {
 		p.readUpdates(300)
-		p.answer()
-		requireConfirmed(t, m, p)
+		p.confirm(t)
 	}
-	writeChanges(t, m.st, 200, "again") // 200 behind: within reach
-	for _, p := range ps {
-		p.readUpdates(200)
-	}
+	fallBehind(t, m, ps, 200, "again") // 200 behind: within reach
 	done := paced(m, 50)
 	requireHeld(t, m, done)
 	ps[0].answer()
@@ -293,14 +298,10 @@ func TestPaceWaitsForAFarBehindPeerOnlyOnceWithinReach(t *testing.T) {
 func TestPaceQuietPeersAreNotStalledWhenABurstBegins(t *testing.T) {
 	m, clock, ps := paceSetup(t, 2, nil)
 	for _, p := range ps {
-		p.answer()
-		requireConfirmed(t, m, p)
+		p.confirm(t)
 	}
 	clock.Add(time.Hour)
-	writeChanges(t, m.st, 200, "burst")
-	for _, p := range ps {
-		p.readUpdates(200)
-	}
+	fallBehind(t, m, ps, 200, "burst")
 	done := paced(m, 50)
 	requireHeld(t, m, done)
 	ps[1].answer()
